@@ -1,0 +1,1 @@
+"""The `ltr` command line: a thin Typer layer over the library."""

@@ -1,0 +1,55 @@
+"""Errors a user can act on: they name the file, the record and the problem.
+
+The CLI prints these without a traceback and exits non-zero; anything else is a bug.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class LtrError(Exception):
+    """Base class for every error caused by the user's input or environment."""
+
+
+class DataError(LtrError):
+    """A data file is missing, malformed or inconsistent.
+
+    `record` locates the offending entry inside the file (e.g. ``user 'u1', image 'i3',
+    detection 2``); `line`/`column` are given for syntax errors.
+    """
+
+    def __init__(
+        self,
+        file: str | Path | None,
+        problem: str,
+        *,
+        record: str | None = None,
+        line: int | None = None,
+        column: int | None = None,
+    ) -> None:
+        self.file = None if file is None else Path(file)
+        self.problem = problem
+        self.record = record
+        self.line = line
+        self.column = column
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = "" if self.file is None else str(self.file)
+        if self.line is not None:
+            where += f":{self.line}" + (f":{self.column}" if self.column is not None else "")
+        parts = [p for p in (where, self.record) if p]
+        return ": ".join([*parts, self.problem])
+
+
+class RunFileError(DataError):
+    """A run (submission) file does not follow the challenge's format."""
+
+
+class ModelError(LtrError):
+    """A saved model cannot be used (missing files, version, schema or data mismatch)."""
+
+
+class StudyError(LtrError):
+    """An Optuna study cannot be created, resumed or read as asked."""
