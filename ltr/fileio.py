@@ -40,6 +40,4 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
 
 
 def write_json_atomic(path: str | Path, obj: Any, *, indent: int | None = 2) -> Path:
-    return write_atomic(
-        path, lambda handle: json.dump(obj, handle, indent=indent, allow_nan=False)
-    )
+    return write_atomic(path, lambda handle: json.dump(obj, handle, indent=indent, allow_nan=False))

@@ -25,8 +25,9 @@ def handle_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except LtrError as error:
-            err_console.print(f"[bold red]error:[/] {error}", markup=True, highlight=False,
-                              soft_wrap=True)
+            err_console.print(
+                f"[bold red]error:[/] {error}", markup=True, highlight=False, soft_wrap=True
+            )
             raise typer.Exit(code=1) from None
 
     return wrapper  # type: ignore[return-value]

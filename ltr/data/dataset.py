@@ -19,7 +19,15 @@ from ltr.situations import SITUATIONS
 #: Columns of `Dataset.detections`, one row per detected object. Boxes are NaN when the layout
 #: has none (research layout).
 DETECTION_COLUMNS: tuple[str, ...] = (
-    "split", "user", "image", "concept", "confidence", "x0", "y0", "x1", "y1",
+    "split",
+    "user",
+    "image",
+    "concept",
+    "confidence",
+    "x0",
+    "y0",
+    "x1",
+    "y1",
 )
 BOX_COLUMNS: tuple[str, ...] = ("x0", "y0", "x1", "y1")
 
@@ -133,8 +141,13 @@ class Dataset:
         Saved models and Optuna studies store it to refuse data they were not built on.
         """
         digest = hashlib.sha256()
-        for frame in (self.ratings.reset_index(), self.detections, self.images, self.users,
-                      self.labels):
+        for frame in (
+            self.ratings.reset_index(),
+            self.detections,
+            self.images,
+            self.users,
+            self.labels,
+        ):
             hashed = pd.util.hash_pandas_object(frame, index=False)
             digest.update(np.asarray(hashed, dtype=np.uint64).tobytes())
             digest.update(",".join(map(str, frame.columns)).encode())
