@@ -1,0 +1,199 @@
+"""The challenge layout (ImageCLEFaware 2022/2023): class_scores.json, predictions_*, gt_*.
+
+class_scores.json        {concept: {acc, it, bank, wait}}  values are strings holding numbers
+predictions_{split}.json {user: {image: ["VC12 0.43 x0 y0 x1 y1", ...]}}
+gt_{split}.json          {user: {acc, bank, it, wait}}      only where labels are published
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ltr.data.dataset import BOX_COLUMNS, Dataset
+from ltr.data.jsonfile import read_json
+from ltr.data.records import (
+    check_detections,
+    check_labels_have_users,
+    check_unique_splits,
+    detection_record,
+    expect_mapping,
+    finish,
+    situation_values,
+    unrated_concepts_warning,
+)
+from ltr.errors import DataError
+from ltr.situations import SITUATIONS
+
+RATINGS_FILE = "class_scores.json"
+SPLITS: tuple[str, ...] = ("train", "val", "test")
+
+
+def predictions_file(root: Path, split: str) -> Path:
+    return root / f"predictions_{split}.json"
+
+
+def labels_file(root: Path, split: str) -> Path:
+    return root / f"gt_{split}.json"
+
+
+def is_challenge_layout(root: Path) -> bool:
+    return (root / RATINGS_FILE).is_file() and any(
+        predictions_file(root, s).is_file() for s in SPLITS
+    )
+
+
+def read_ratings(path: Path) -> pd.DataFrame:
+    """Concept x situation ratings from class_scores.json (numbers or numeric strings)."""
+    raw = expect_mapping(read_json(path), path, "top level", "an object of concepts")
+    if not raw:
+        raise DataError(path, "no concept ratings in the file")
+    rows = {
+        str(concept): situation_values(entry, path, f"concept {concept!r}")
+        for concept, entry in raw.items()
+    }
+    return pd.DataFrame.from_dict(rows, orient="index", columns=list(SITUATIONS))
+
+
+def _flatten(path: Path, split: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """users, images and raw detection strings of one predictions file, in file order."""
+    raw = expect_mapping(read_json(path), path, "top level", "an object of users")
+    users, images = [], []
+    det_user, det_image, det_pos, det_text = [], [], [], []
+    for user, photos in raw.items():
+        photos = expect_mapping(photos, path, f"user {user!r}", "an object of images")
+        users.append(user)
+        for image, found in photos.items():
+            if not isinstance(found, list):
+                raise DataError(
+                    path,
+                    f"expected a list of detection strings, got {type(found).__name__}",
+                    record=f"user {user!r}, image {image!r}",
+                )
+            images.append((user, image))
+            n = len(found)
+            det_user.extend([user] * n)
+            det_image.extend([image] * n)
+            det_pos.extend(range(n))
+            det_text.extend(found)
+    detections = pd.DataFrame(
+        {
+            "split": split,
+            "user": det_user,
+            "image": det_image,
+            "position": det_pos,
+            "text": pd.Series(det_text, dtype=object),
+        }
+    )
+    return (
+        pd.DataFrame({"split": split, "user": users}),
+        pd.DataFrame(images, columns=["user", "image"]).assign(split=split)[
+            ["split", "user", "image"]
+        ],
+        detections,
+    )
+
+
+def parse_detections(raw: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """Split "concept conf [x0 y0 x1 y1]" strings into typed columns (vectorised)."""
+    text = raw["text"]
+    not_str = ~text.map(type).eq(str).to_numpy()
+    if not_str.any():
+        row = int(np.flatnonzero(not_str)[0])
+        raise DataError(
+            path,
+            f"detection is not a string: {text.iloc[row]!r}",
+            record=detection_record(raw, row),
+        )
+    fields = text.str.split(expand=True) if len(text) else pd.DataFrame(index=text.index)
+    width = text.str.split().str.len().to_numpy()
+    bad = np.flatnonzero((width != 2) & (width != 6))
+    if bad.size:
+        row = int(bad[0])
+        raise DataError(
+            path,
+            f"detection {text.iloc[row]!r} does not parse: expected "
+            "'concept confidence' or 'concept confidence x0 y0 x1 y1'",
+            record=detection_record(raw, row),
+        )
+    out = raw.drop(columns=["text"])
+    out["concept"] = fields[0] if len(text) else pd.Series(dtype=object)
+    numeric_columns = ["confidence", *BOX_COLUMNS]
+    for i, column in enumerate(numeric_columns, start=1):
+        source = (
+            fields[i] if i in fields.columns else pd.Series(None, index=text.index, dtype=object)
+        )
+        values = pd.to_numeric(source, errors="coerce")
+        unparsable = source.notna() & values.isna() & ~source.astype(str).str.lower().eq("nan")
+        if unparsable.any():
+            row = int(np.flatnonzero(unparsable.to_numpy())[0])
+            raise DataError(
+                path,
+                f"{column} {source.iloc[row]!r} is not a number in detection {text.iloc[row]!r}",
+                record=detection_record(raw, row),
+            )
+        out[column] = values.astype(float)
+    check_detections(out, path)
+    return out[["split", "user", "image", "position", "concept", "confidence", *BOX_COLUMNS]]
+
+
+def read_labels(path: Path, split: str) -> pd.DataFrame:
+    raw = expect_mapping(read_json(path), path, "top level", "an object of users")
+    rows = [
+        [split, str(user), *situation_values(entry, path, f"user {user!r}")]
+        for user, entry in raw.items()
+    ]
+    return pd.DataFrame(rows, columns=["split", "user", *SITUATIONS])
+
+
+def load_challenge(root: str | Path, *, strict_ratings: bool = False) -> Dataset:
+    """Load a challenge-layout folder into a `Dataset`.
+
+    `strict_ratings` turns "a detected concept has no rating" from a warning into an error.
+    """
+    root = Path(root)
+    ratings_path = root / RATINGS_FILE
+    ratings = read_ratings(ratings_path)
+    split_files = {
+        s: predictions_file(root, s) for s in SPLITS if predictions_file(root, s).is_file()
+    }
+    if not split_files:
+        raise DataError(root, "no predictions_{train,val,test}.json file in the folder")
+    users, images, detections = [], [], []
+    for split, path in split_files.items():
+        split_users, split_images, raw = _flatten(path, split)
+        users.append(split_users)
+        images.append(split_images)
+        detections.append(parse_detections(raw, path))
+    users_frame = pd.concat(users, ignore_index=True)
+    check_unique_splits(users_frame, split_files)
+    detections_frame = pd.concat(detections, ignore_index=True)
+
+    label_frames, label_files = [], {}
+    for split in SPLITS:
+        path = labels_file(root, split)
+        if not path.is_file():
+            continue
+        if split not in split_files:
+            raise DataError(
+                path, f"labels for split {split!r} but no {predictions_file(root, split).name}"
+            )
+        label_files[split] = path
+        label_frames.append(read_labels(path, split))
+    labels = pd.concat(label_frames, ignore_index=True) if label_frames else Dataset.empty_labels()
+    check_labels_have_users(labels, users_frame, label_files)
+    warnings = unrated_concepts_warning(
+        detections_frame, ratings, ratings_path, strict=strict_ratings
+    )
+    return finish(
+        ratings=ratings,
+        detections=detections_frame,
+        images=pd.concat(images, ignore_index=True),
+        users=users_frame,
+        labels=labels,
+        layout="challenge",
+        source=root,
+        warnings=warnings,
+    )

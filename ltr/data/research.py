@@ -1,0 +1,236 @@
+"""The organisers' research layout (LERVUP 2021): visual_concepts/*.txt, split and label JSON.
+
+visual_concepts/{accommodation_search,bank_credit,job_search_IT,
+                 job_search_waiter_waitress}.txt   one "concept rating" pair per line
+train_test_split_*.json   {"train": {"5": ..., "100": {user: {photo: {concept: [conf]}}}},
+                           "test": {user: ...}, ...}; split train = train["100"]
+gt_usr_exposure_v1.json   {situation_name: {user: score}}  (training users only)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ltr.data.dataset import BOX_COLUMNS, Dataset
+from ltr.data.jsonfile import read_json
+from ltr.data.records import (
+    check_detections,
+    check_labels_have_users,
+    check_unique_splits,
+    detection_record,
+    expect_mapping,
+    finish,
+    to_number,
+    unrated_concepts_warning,
+)
+from ltr.errors import DataError
+from ltr.situations import RESEARCH_NAMES, SITUATIONS
+
+CONCEPTS_DIR = "visual_concepts"
+LABELS_FILE = "gt_usr_exposure_v1.json"
+SPLIT_GLOB = "train_test_split_*.json"
+#: Which part of the split file each split comes from: train = the full ("100") training set.
+SPLIT_KEYS: dict[str, tuple[str, ...]] = {"train": ("train", "100"), "test": ("test",)}
+
+
+def is_research_layout(root: Path) -> bool:
+    return (root / CONCEPTS_DIR).is_dir() and any(root.glob(SPLIT_GLOB))
+
+
+def read_rating_file(path: Path) -> dict[str, float]:
+    """One `concept rating` pair per line; blank lines are skipped."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise DataError(path, "file not found (one ratings file per situation is needed)") from None
+    ratings: dict[str, float] = {}
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        fields = line.split()
+        if len(fields) != 2:
+            raise DataError(path, f"expected 'concept rating', got {line.strip()!r}", line=number)
+        concept, value = fields
+        if concept in ratings:
+            raise DataError(path, "concept rated twice", line=number, record=f"concept {concept!r}")
+        ratings[concept] = to_number(value, path, f"line {number}, concept {concept!r}")
+    if not ratings:
+        raise DataError(path, "no ratings in the file")
+    return ratings
+
+
+def read_ratings(root: Path) -> tuple[pd.DataFrame, Path]:
+    """Concept x situation ratings from the four files; every concept needs all four."""
+    folder = root / CONCEPTS_DIR
+    per_situation = {
+        code: read_rating_file(folder / f"{name}.txt") for name, code in RESEARCH_NAMES.items()
+    }
+    files = {code: folder / f"{name}.txt" for name, code in RESEARCH_NAMES.items()}
+    concepts = list(dict.fromkeys(c for ratings in per_situation.values() for c in ratings))
+    for code, ratings in per_situation.items():
+        missing = [c for c in concepts if c not in ratings]
+        if missing:
+            raise DataError(
+                files[code],
+                f"no rating for situation {code!r}"
+                + (f" ({len(missing)} concepts)" if len(missing) > 1 else ""),
+                record=f"concept {missing[0]!r}",
+            )
+    frame = pd.DataFrame({code: pd.Series(per_situation[code]) for code in SITUATIONS})
+    return frame.loc[concepts], folder
+
+
+def split_file(root: Path) -> Path:
+    found = sorted(root.glob(SPLIT_GLOB))
+    if len(found) != 1:
+        names = ", ".join(p.name for p in found) or "none"
+        raise DataError(root, f"expected exactly one {SPLIT_GLOB} file, found {names}")
+    return found[0]
+
+
+def _split_part(raw: dict, keys: tuple[str, ...], path: Path) -> dict:
+    part: object = raw
+    for depth, key in enumerate(keys):
+        where = "".join(f"[{k!r}]" for k in keys[: depth + 1])
+        part = expect_mapping(
+            part, path, "".join(f"[{k!r}]" for k in keys[:depth]) or "top level", "an object"
+        )
+        if key not in part:
+            raise DataError(path, f"missing key {where}")
+        part = part[key]
+    return expect_mapping(part, path, "".join(f"[{k!r}]" for k in keys), "an object of users")
+
+
+def _flatten(users_raw: dict, split: str, path: Path):
+    users, images = [], []
+    det_user, det_image, det_concept, det_pos, det_conf = [], [], [], [], []
+    for user, photos in users_raw.items():
+        photos = expect_mapping(
+            photos, path, f"split {split!r}, user {user!r}", "an object of photos"
+        )
+        users.append(user)
+        for photo, concepts in photos.items():
+            concepts = expect_mapping(
+                concepts, path, f"user {user!r}, image {photo!r}", "an object of concepts"
+            )
+            images.append((user, photo))
+            for concept, confs in concepts.items():
+                if not isinstance(confs, list):
+                    raise DataError(
+                        path,
+                        f"expected a list of confidences, got {confs!r}",
+                        record=f"user {user!r}, image {photo!r}, concept {concept!r}",
+                    )
+                n = len(confs)
+                det_user.extend([user] * n)
+                det_image.extend([photo] * n)
+                det_concept.extend([concept] * n)
+                det_pos.extend(range(n))
+                det_conf.extend(confs)
+    conf = pd.Series(det_conf, dtype=object)
+    detections = pd.DataFrame(
+        {
+            "split": split,
+            "user": det_user,
+            "image": det_image,
+            "concept": det_concept,
+            "position": det_pos,
+        }
+    )
+    not_number = ~conf.map(type).isin([int, float]).to_numpy()  # JSON numbers only
+    if not_number.any():
+        row = int(np.flatnonzero(not_number)[0])
+        record = detection_record(detections, row) + f", concept {det_concept[row]!r}"
+        raise DataError(path, f"confidence {conf.iloc[row]!r} is not a number", record=record)
+    detections["confidence"] = conf.astype(float)
+    for column in BOX_COLUMNS:
+        detections[column] = np.nan
+    check_detections(detections, path)
+    return (
+        pd.DataFrame({"split": split, "user": users}),
+        pd.DataFrame(images, columns=["user", "image"]).assign(split=split)[
+            ["split", "user", "image"]
+        ],
+        detections,
+    )
+
+
+def read_labels(path: Path, users: pd.DataFrame) -> pd.DataFrame:
+    """Labels per user, assigned to the split the user belongs to."""
+    raw = expect_mapping(read_json(path), path, "top level", "an object of situations")
+    unknown = [k for k in raw if k not in RESEARCH_NAMES]
+    if unknown:
+        raise DataError(
+            path, f"unknown situation name {unknown[0]!r} (expected {', '.join(RESEARCH_NAMES)})"
+        )
+    missing = [name for name in RESEARCH_NAMES if name not in raw]
+    if missing:
+        raise DataError(path, f"missing situation {missing[0]!r}")
+    columns = {}
+    for name, code in RESEARCH_NAMES.items():
+        scores = expect_mapping(raw[name], path, f"situation {name!r}", "an object of users")
+        columns[code] = {
+            str(u): to_number(v, path, f"situation {name!r}, user {u!r}") for u, v in scores.items()
+        }
+    all_users = list(dict.fromkeys(u for scores in columns.values() for u in scores))
+    for name, code in RESEARCH_NAMES.items():
+        lacking = [u for u in all_users if u not in columns[code]]
+        if lacking:
+            raise DataError(
+                path,
+                f"user has labels in other situations but not in {name!r}",
+                record=f"user {lacking[0]!r}",
+            )
+    split_of = dict(zip(users["user"], users["split"], strict=True))
+    frame = pd.DataFrame({code: pd.Series(columns[code]) for code in SITUATIONS}).loc[all_users]
+    frame.index.name = "user"
+    frame = frame.reset_index()
+    frame.insert(0, "split", frame["user"].map(split_of))
+    unknown_users = frame["split"].isna()
+    if unknown_users.any():
+        user = frame.loc[unknown_users, "user"].iloc[0]
+        raise DataError(
+            path, "label for a user with no detections in any split", record=f"user {user!r}"
+        )
+    return frame
+
+
+def load_research(root: str | Path, *, strict_ratings: bool = False) -> Dataset:
+    """Load a research-layout folder into a `Dataset` (splits train and test, no boxes)."""
+    root = Path(root)
+    ratings, ratings_dir = read_ratings(root)
+    path = split_file(root)
+    raw = expect_mapping(read_json(path), path, "top level", "an object")
+    users, images, detections = [], [], []
+    for split, keys in SPLIT_KEYS.items():
+        split_users, split_images, split_detections = _flatten(
+            _split_part(raw, keys, path), split, path
+        )
+        users.append(split_users)
+        images.append(split_images)
+        detections.append(split_detections)
+    users_frame = pd.concat(users, ignore_index=True)
+    check_unique_splits(users_frame, {s: path for s in SPLIT_KEYS})
+    detections_frame = pd.concat(detections, ignore_index=True)
+    labels_path = root / LABELS_FILE
+    if labels_path.is_file():
+        labels = read_labels(labels_path, users_frame)
+        check_labels_have_users(labels, users_frame, {s: labels_path for s in SPLIT_KEYS})
+    else:
+        labels = Dataset.empty_labels()
+    warnings = unrated_concepts_warning(
+        detections_frame, ratings, ratings_dir, strict=strict_ratings
+    )
+    return finish(
+        ratings=ratings,
+        detections=detections_frame,
+        images=pd.concat(images, ignore_index=True),
+        users=users_frame,
+        labels=labels,
+        layout="research",
+        source=root,
+        warnings=warnings,
+    )
