@@ -1,0 +1,162 @@
+"""The challenge's score: per-situation Pearson correlation over users, and its mean.
+
+The official figure is `scipy.stats.pearsonr` between a run and the ground truth in each of the
+four situations, averaged. Spearman and Kendall are reported next to it as secondary figures (they
+say whether a model ranks users well even when its scale is off). `score_run` is the careful,
+user-facing scorer; `pearson_columns` is the same Pearson without checks, for tuning loops.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from ltr.errors import LtrError
+from ltr.situations import SITUATIONS
+
+#: Statistics of a `Scores`, in display order; "pearson" is the official one.
+STATISTICS: tuple[str, ...] = ("pearson", "spearman", "kendall")
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Correlations of a run with the ground truth, per situation (index `SITUATIONS`)."""
+
+    pearson: pd.Series
+    spearman: pd.Series
+    kendall: pd.Series
+    n_users: int
+
+    @property
+    def official(self) -> float:
+        """The challenge's score: the mean over situations of the Pearson correlation."""
+        return float(self.pearson.mean())
+
+    def mean(self, statistic: str = "pearson") -> float:
+        return float(self.statistic(statistic).mean())
+
+    def statistic(self, name: str) -> pd.Series:
+        if name not in STATISTICS:
+            raise ValueError(f"unknown statistic {name!r} (expected one of {STATISTICS})")
+        return getattr(self, name)
+
+    def table(self) -> pd.DataFrame:
+        """One row per statistic, columns `SITUATIONS` + ``mean``."""
+        rows = {name: [*self.statistic(name).to_list(), self.mean(name)] for name in STATISTICS}
+        return pd.DataFrame.from_dict(rows, orient="index", columns=[*SITUATIONS, "mean"])
+
+
+def pearson_columns(pred: np.ndarray, truth: np.ndarray, axis: int = 0) -> np.ndarray:
+    """Pearson correlation of `pred` and `truth` along `axis` (users), for every other slice.
+
+    Computes exactly what `scipy.stats.pearsonr(pred, truth, axis=axis).statistic` does (same
+    centring, overflow-safe scaling, clipping to [-1, 1] and rounding for two observations), but
+    without p-values, warnings or input checks, so cross-validation can score many folds and the
+    four situations in one call: ``pred`` of shape (users, 4) gives 4 correlations; (folds,
+    users, 4) with ``axis=1`` gives a (folds, 4) array. `truth` broadcasts against `pred`.
+    A constant slice gives NaN (as scipy does) rather than an error.
+    """
+    x = np.asarray(pred, dtype=float)
+    y = np.asarray(truth, dtype=float)
+    x, y = np.broadcast_arrays(x, y)
+    n = x.shape[axis]
+    if n < 2:
+        raise ValueError("Pearson correlation needs at least two observations")
+    const = np.all(x == np.take(x, [0], axis=axis), axis=axis) | np.all(
+        y == np.take(y, [0], axis=axis), axis=axis
+    )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        xm = x - x.mean(axis=axis, keepdims=True)
+        ym = y - y.mean(axis=axis, keepdims=True)
+        xmax = np.abs(xm).max(axis=axis, keepdims=True)
+        ymax = np.abs(ym).max(axis=axis, keepdims=True)
+        normx = xmax * np.linalg.norm(xm / xmax, axis=axis, keepdims=True)
+        normy = ymax * np.linalg.norm(ym / ymax, axis=axis, keepdims=True)
+        r = np.sum((xm / normx) * (ym / normy), axis=axis)
+    r = np.clip(r, -1.0, 1.0)
+    if n == 2:
+        r = np.round(r)
+    return np.where(const, np.nan, r)
+
+
+def _examples(users: Sequence[object], count: int = 3) -> str:
+    shown = ", ".join(repr(u) for u in list(users)[:count])
+    return shown + (", ..." if len(users) > count else "")
+
+
+def _check_frame(frame: pd.DataFrame, what: str) -> pd.DataFrame:
+    missing = [s for s in SITUATIONS if s not in frame.columns]
+    if missing:
+        raise LtrError(f"{what} lacks situation column(s) {', '.join(missing)}")
+    duplicated = frame.index[frame.index.duplicated()].unique()
+    if len(duplicated):
+        raise LtrError(
+            f"{what} lists {len(duplicated)} user(s) more than once: {_examples(duplicated)}"
+        )
+    values = frame[list(SITUATIONS)]
+    for situation in SITUATIONS:
+        dtype = values[situation].dtype
+        if not pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype):
+            raise LtrError(f"{what}: situation {situation!r} holds {dtype} values, not numbers")
+    numbers = values.astype(float)
+    bad = ~np.isfinite(numbers.to_numpy())
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        raise LtrError(
+            f"{what}: user {numbers.index[row]!r}, situation {SITUATIONS[col]!r}: "
+            f"{numbers.iat[row, col]!r} is not a finite number ({int(bad.sum())} such value(s))"
+        )
+    return numbers
+
+
+def check_same_users(predictions: pd.Index, labels: pd.Index, what: str = "the run") -> None:
+    """Raise a clear error naming (a few of) the missing and the extra users."""
+    label_set, pred_set = set(labels), set(predictions)
+    missing = [u for u in labels if u not in pred_set]
+    extra = [u for u in predictions if u not in label_set]
+    if not (missing or extra):
+        return
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} labelled user(s) missing from {what}: {_examples(missing)}")
+    if extra:
+        parts.append(f"{len(extra)} user(s) in {what} without a label: {_examples(extra)}")
+    raise LtrError(f"{what} and the labels do not cover the same users: " + "; ".join(parts))
+
+
+def _check_not_constant(values: np.ndarray, what: str, situation: str) -> None:
+    if np.all(values == values[0]):
+        raise LtrError(
+            f"{what} is constant in situation {situation!r} ({values[0]!r} for all "
+            f"{len(values)} users): the Pearson correlation is undefined"
+        )
+
+
+def score_run(predictions: pd.DataFrame, labels: pd.DataFrame, *, name: str = "run") -> Scores:
+    """Score `predictions` against `labels` (both: index user, columns `SITUATIONS`).
+
+    Both must hold exactly the same users (any order) and finite numbers; a situation where the
+    prediction or the labels are constant has no correlation and is an error, as is a mismatch
+    of users. `name` says what the predictions are in messages (e.g. the run file's path).
+    """
+    pred = _check_frame(predictions, name)
+    truth = _check_frame(labels, "the labels")
+    check_same_users(pred.index, truth.index, name)
+    if len(truth) < 2:
+        raise LtrError(f"{name}: a correlation needs at least 2 users, got {len(truth)}")
+    pred = pred.loc[truth.index]
+    results: dict[str, dict[str, float]] = {stat: {} for stat in STATISTICS}
+    for situation in SITUATIONS:
+        x = pred[situation].to_numpy()
+        y = truth[situation].to_numpy()
+        _check_not_constant(x, f"the prediction of {name}", situation)
+        _check_not_constant(y, "the ground truth", situation)
+        results["pearson"][situation] = float(stats.pearsonr(x, y).statistic)
+        results["spearman"][situation] = float(stats.spearmanr(x, y).statistic)
+        results["kendall"][situation] = float(stats.kendalltau(x, y).statistic)
+    series = {k: pd.Series(v, name=k).reindex(list(SITUATIONS)) for k, v in results.items()}
+    return Scores(n_users=len(truth), **series)
