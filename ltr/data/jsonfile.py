@@ -1,35 +1,162 @@
-"""Reading JSON files with errors that point at the file, line and column."""
+"""Reading JSON files with errors that point at the file, line and column.
+
+Python's `json` module accepts two things a data file must not contain, and reports syntax
+errors in terms a user has to decode. `read_json` closes both gaps:
+
+* NaN / Infinity literals are refused (they are not JSON, and no scorer accepts them);
+* a key repeated inside one object is refused (`json` silently keeps the last value, which
+  would e.g. drop a user's first block of images without a word);
+* syntax errors carry the line and column and, for the usual hand-editing slips (missing or
+  trailing comma, empty file), a hint.
+
+The checks cost nothing on valid files: the slow work (locating the offending token in the
+text) only happens once an error is known to exist.
+"""
 
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from ltr.errors import DataError
 
+#: Tokens the locator needs: strings (skipped as a whole, so their content is never mistaken
+#: for structure), structural characters, and the non-JSON constants.
+_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[{}\[\]:,]|-?Infinity|NaN')
+
+
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+class _Constant(ValueError):
+    pass
+
+
+def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+    return obj
+
+
+def _reject_constant(name: str) -> Any:
+    raise _Constant(name)
+
+
+def json_path(parts: list[str | int]) -> str:
+    """``['u1']['img3'][0]``: where a value sits inside a JSON document."""
+    return "".join(f"[{p!r}]" for p in parts) or "top level"
+
+
+def _walk(text: str) -> Iterator[tuple[str, str, int, list[str | int]]]:
+    """Yield (kind, token, offset, path) for keys and constants, tracking the JSON path.
+
+    A small tokenizer used on the error path only, on text already known to be well-formed
+    apart from the offending token.
+    """
+    stack: list[list[Any]] = []  # [kind, key-or-index, keys seen, expecting a key]
+    for match in _TOKEN.finditer(text):
+        token = match.group()
+        top = stack[-1] if stack else None
+        if token in "{[":
+            stack.append(["obj", None, set(), True] if token == "{" else ["arr", 0, None, False])
+        elif token in "}]":
+            if stack:
+                stack.pop()
+        elif token == ",":
+            if top is not None and top[0] == "arr":
+                top[1] += 1
+            elif top is not None:
+                top[3] = True
+        elif token == ":":
+            continue
+        elif token.startswith('"'):
+            if top is not None and top[0] == "obj" and top[3]:
+                key = json.loads(token)
+                path = [frame[1] for frame in stack[:-1]]
+                yield ("duplicate" if key in top[2] else "key", key, match.start(), path)
+                top[2].add(key)
+                top[1], top[3] = key, False
+        else:
+            yield ("constant", token, match.start(), [frame[1] for frame in stack])
+
+
+def _line_column(text: str, offset: int) -> tuple[int, int]:
+    line = text.count("\n", 0, offset) + 1
+    return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
+
+
+def _syntax_hint(text: str, exc: json.JSONDecodeError) -> str:
+    before = text[: exc.pos].rstrip()
+    here = text[exc.pos : exc.pos + 1]
+    if exc.msg == "Expecting ',' delimiter":
+        return " (a comma is probably missing after the previous value)"
+    if before.endswith(",") and here in "}]" and here:
+        return f" (trailing comma before {here!r})"
+    return ""
+
 
 def read_json(path: str | Path, *, error: type[DataError] = DataError) -> Any:
-    """Parse `path` as JSON; a syntax error names the file, line, column and the problem.
+    """Parse `path` as JSON; a problem names the file, line, column and what is wrong.
 
-    NaN/Infinity literals are rejected too: they are not JSON and no scorer accepts them.
+    NaN/Infinity literals and keys repeated within one object are rejected too. A UTF-8 byte
+    order mark is accepted (some editors add one).
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise error(path, "file not found") from None
+    except IsADirectoryError:
+        raise error(path, "is a folder, expected a JSON file") from None
     except UnicodeDecodeError as exc:
         raise error(path, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except OSError as exc:
         raise error(path, f"cannot read file ({exc.strerror})") from None
-
-    def reject_constant(name: str) -> Any:
-        raise ValueError(f"{name} is not a valid JSON number")
+    if not text.strip():
+        raise error(path, "file is empty (expected a JSON document)")
 
     try:
-        return json.loads(text, parse_constant=reject_constant)
+        return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_unique_object)
     except json.JSONDecodeError as exc:
-        raise error(path, f"invalid JSON: {exc.msg}", line=exc.lineno, column=exc.colno) from None
-    except ValueError as exc:
-        raise error(path, f"invalid JSON: {exc}") from None
+        raise error(
+            path,
+            f"invalid JSON: {exc.msg}{_syntax_hint(text, exc)}",
+            line=exc.lineno,
+            column=exc.colno,
+        ) from None
+    except _Constant as exc:
+        for kind, token, offset, where in _walk(text):
+            if kind == "constant":
+                line, column = _line_column(text, offset)
+                raise error(
+                    path,
+                    f"invalid JSON: {token} is not a number in JSON (use a finite number)",
+                    record=f"value at {json_path(where)}",
+                    line=line,
+                    column=column,
+                ) from None
+        raise error(path, f"invalid JSON: {exc} is not a number in JSON") from None
+    except _DuplicateKey as exc:
+        for kind, key, offset, where in _walk(text):
+            if kind == "duplicate" and key == exc.key:
+                line, column = _line_column(text, offset)
+                raise error(
+                    path,
+                    f"key {key!r} appears twice in the same object "
+                    "(JSON keeps only the last value, so data would be lost silently)",
+                    record=f"object at {json_path(where)}",
+                    line=line,
+                    column=column,
+                ) from None
+        raise error(path, f"key {exc.key!r} appears twice in the same object") from None
