@@ -17,10 +17,12 @@ from ltr.data.jsonfile import read_json
 from ltr.data.records import (
     check_detections,
     check_labels_have_users,
+    check_not_empty,
     check_unique_splits,
     detection_record,
     expect_mapping,
     finish,
+    json_type,
     situation_values,
     unrated_concepts_warning,
 )
@@ -29,6 +31,8 @@ from ltr.situations import SITUATIONS
 
 RATINGS_FILE = "class_scores.json"
 SPLITS: tuple[str, ...] = ("train", "val", "test")
+#: The two accepted shapes of a detection string.
+DETECTION_FORMS = "'concept confidence' or 'concept confidence x0 y0 x1 y1'"
 
 
 def predictions_file(root: Path, split: str) -> Path:
@@ -69,7 +73,7 @@ def _flatten(path: Path, split: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.Dat
             if not isinstance(found, list):
                 raise DataError(
                     path,
-                    f"expected a list of detection strings, got {type(found).__name__}",
+                    f"expected an array of detection strings, got {json_type(found)}",
                     record=f"user {user!r}, image {image!r}",
                 )
             images.append((user, image))
@@ -81,14 +85,14 @@ def _flatten(path: Path, split: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.Dat
     detections = pd.DataFrame(
         {
             "split": split,
-            "user": det_user,
-            "image": det_image,
-            "position": det_pos,
+            "user": pd.Series(det_user, dtype=object),
+            "image": pd.Series(det_image, dtype=object),
+            "position": np.asarray(det_pos, dtype=np.int64),
             "text": pd.Series(det_text, dtype=object),
         }
     )
     return (
-        pd.DataFrame({"split": split, "user": users}),
+        pd.DataFrame({"split": split, "user": pd.Series(users, dtype=object)}),
         pd.DataFrame(images, columns=["user", "image"]).assign(split=split)[
             ["split", "user", "image"]
         ],
@@ -97,50 +101,60 @@ def _flatten(path: Path, split: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.Dat
 
 
 def parse_detections(raw: pd.DataFrame, path: Path) -> pd.DataFrame:
-    """Split "concept conf [x0 y0 x1 y1]" strings into typed columns (vectorised)."""
+    """Split "concept conf [x0 y0 x1 y1]" strings into typed columns (vectorised).
+
+    `raw` has columns ``split, user, image, position, text``; the result has ``split, user,
+    image, position, concept, confidence, x0, y0, x1, y1`` (NaN boxes for 2-field strings).
+    Every problem is a `DataError` naming the detection; nothing else is raised.
+    """
     text = raw["text"]
-    not_str = ~text.map(type).eq(str).to_numpy()
-    if not_str.any():
-        row = int(np.flatnonzero(not_str)[0])
+    is_str = text.map(type).eq(str).to_numpy()
+    if not is_str.all():
+        row = int(np.flatnonzero(~is_str)[0])
         raise DataError(
             path,
-            f"detection is not a string: {text.iloc[row]!r}",
+            f"detection is {json_type(text.iloc[row])}, expected a string {DETECTION_FORMS}",
             record=detection_record(raw, row),
         )
-    fields = text.str.split(expand=True) if len(text) else pd.DataFrame(index=text.index)
-    width = text.str.split().str.len().to_numpy()
+    parts = text.str.split()
+    width = parts.str.len().to_numpy() if len(text) else np.zeros(0, dtype=int)
     bad = np.flatnonzero((width != 2) & (width != 6))
     if bad.size:
         row = int(bad[0])
         raise DataError(
             path,
-            f"detection {text.iloc[row]!r} does not parse: expected "
-            "'concept confidence' or 'concept confidence x0 y0 x1 y1'",
+            f"detection {text.iloc[row]!r} does not parse: {width[row]} field(s), expected "
+            f"{DETECTION_FORMS}" + (f" ({bad.size} such detections)" if bad.size > 1 else ""),
             record=detection_record(raw, row),
         )
+    fields = pd.DataFrame(
+        parts.tolist(), index=text.index, columns=range(int(width.max(initial=2)))
+    )
     out = raw.drop(columns=["text"])
-    out["concept"] = fields[0] if len(text) else pd.Series(dtype=object)
-    numeric_columns = ["confidence", *BOX_COLUMNS]
-    for i, column in enumerate(numeric_columns, start=1):
-        source = (
-            fields[i] if i in fields.columns else pd.Series(None, index=text.index, dtype=object)
-        )
-        values = pd.to_numeric(source, errors="coerce")
-        unparsable = source.notna() & values.isna() & ~source.astype(str).str.lower().eq("nan")
-        if unparsable.any():
-            row = int(np.flatnonzero(unparsable.to_numpy())[0])
+    out["concept"] = fields[0]
+    for i, column in enumerate(["confidence", *BOX_COLUMNS], start=1):
+        source = fields[i] if i in fields.columns else pd.Series(np.nan, index=text.index)
+        values = pd.to_numeric(source, errors="coerce").astype(float)
+        wrong = np.flatnonzero((source.notna() & values.isna()).to_numpy())
+        if wrong.size:
+            row = int(wrong[0])
+            field = source.iloc[row]
+            problem = "is NaN" if field.lower() == "nan" else "is not a number"
             raise DataError(
                 path,
-                f"{column} {source.iloc[row]!r} is not a number in detection {text.iloc[row]!r}",
+                f"{column} {field!r} {problem} in detection {text.iloc[row]!r}",
                 record=detection_record(raw, row),
             )
-        out[column] = values.astype(float)
+        out[column] = values
     check_detections(out, path)
     return out[["split", "user", "image", "position", "concept", "confidence", *BOX_COLUMNS]]
 
 
 def read_labels(path: Path, split: str) -> pd.DataFrame:
+    """`{user: {acc, bank, it, wait}}` into rows ``split, user, acc, bank, it, wait``."""
     raw = expect_mapping(read_json(path), path, "top level", "an object of users")
+    if not raw:
+        raise DataError(path, "no labels in the file (delete it if the split has no labels)")
     rows = [
         [split, str(user), *situation_values(entry, path, f"user {user!r}")]
         for user, entry in raw.items()
@@ -155,15 +169,16 @@ def load_challenge(root: str | Path, *, strict_ratings: bool = False) -> Dataset
     """
     root = Path(root)
     ratings_path = root / RATINGS_FILE
-    ratings = read_ratings(ratings_path)
     split_files = {
         s: predictions_file(root, s) for s in SPLITS if predictions_file(root, s).is_file()
     }
     if not split_files:
         raise DataError(root, "no predictions_{train,val,test}.json file in the folder")
+    ratings = read_ratings(ratings_path)
     users, images, detections = [], [], []
     for split, path in split_files.items():
         split_users, split_images, raw = _flatten(path, split)
+        check_not_empty(split_users, path, "top level")
         users.append(split_users)
         images.append(split_images)
         detections.append(parse_detections(raw, path))
@@ -178,12 +193,13 @@ def load_challenge(root: str | Path, *, strict_ratings: bool = False) -> Dataset
             continue
         if split not in split_files:
             raise DataError(
-                path, f"labels for split {split!r} but no {predictions_file(root, split).name}"
+                path,
+                f"labels for split {split!r} but there is no {predictions_file(root, split).name}",
             )
         label_files[split] = path
         label_frames.append(read_labels(path, split))
     labels = pd.concat(label_frames, ignore_index=True) if label_frames else Dataset.empty_labels()
-    check_labels_have_users(labels, users_frame, label_files)
+    check_labels_have_users(labels, users_frame, label_files, split_files)
     warnings = unrated_concepts_warning(
         detections_frame, ratings, ratings_path, strict=strict_ratings
     )

@@ -1,11 +1,13 @@
 """Checks shared by every loader: turning raw records into validated, normalised frames.
 
 Loaders flatten their nested JSON into plain columns (one Python pass over the records is
-unavoidable for JSON); every check below is then vectorised and reports the first bad record.
+unavoidable for JSON); every check below is then vectorised and reports the first bad record,
+with a count when several records share the problem.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -17,25 +19,49 @@ from ltr.errors import DataError
 from ltr.situations import SITUATIONS
 
 
+def json_type(value: object) -> str:
+    """The JSON name of a parsed value's type, for messages (``an array``, ``null``...)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"{str(value).lower()} (a boolean)"
+    if isinstance(value, (int, float)):
+        return f"the number {value!r}"
+    if isinstance(value, str):
+        return f"the string {value!r}" if len(value) <= 40 else "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, Mapping):
+        return "an object"
+    return type(value).__name__
+
+
 def expect_mapping(value: object, path: Path, record: str, what: str) -> Mapping:
-    """Raise unless `value` is a JSON object (dict)."""
-    if not isinstance(value, Mapping):
+    """Raise unless `value` is a JSON object (dict); `what` says what the object should hold."""
+    if type(value) is not dict and not isinstance(value, Mapping):  # fast path: parsed JSON
         raise DataError(
-            path, f"expected {what} (a JSON object), got {type(value).__name__}", record=record
+            path, f"expected {what} (a JSON object), got {json_type(value)}", record=record
         )
     return value
 
 
-def to_number(value: object, path: Path, record: str) -> float:
+def to_number(value: object, path: Path, record: str, *, line: int | None = None) -> float:
     """A finite number from a JSON number or a string holding one (class_scores.json style)."""
-    if isinstance(value, bool):
-        raise DataError(path, f"expected a number, got {value!r}", record=record)
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise DataError(
+            path, f"expected a number, got {json_type(value)}", record=record, line=line
+        )
     try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise DataError(path, f"not a number: {value!r}", record=record) from None
-    if not np.isfinite(number):
-        raise DataError(path, f"not a finite number: {value!r}", record=record)
+        number = float(value)
+    except ValueError:
+        raise DataError(path, f"not a number: {value!r}", record=record, line=line) from None
+    if not math.isfinite(number):
+        raise DataError(
+            path,
+            f"not a finite number: {value!r} (NaN and infinities are refused)",
+            record=record,
+            line=line,
+        )
     return number
 
 
@@ -51,62 +77,92 @@ def situation_values(
     keys = keys or {code: code for code in SITUATIONS}
     by_code = {keys[k]: v for k, v in mapping.items() if k in keys}
     missing = [code for code in SITUATIONS if code not in by_code]
-    if missing:
-        raise DataError(path, f"missing situation key(s) {', '.join(missing)}", record=record)
     unknown = [k for k in mapping if k not in keys]
-    if unknown:
-        raise DataError(
-            path, f"unknown situation key(s) {', '.join(map(str, unknown))}", record=record
-        )
+    if missing or unknown:
+        problems = []
+        if missing:
+            problems.append(f"missing situation key(s) {', '.join(map(repr, missing))}")
+        if unknown:
+            problems.append(f"unknown key(s) {', '.join(map(repr, unknown))}")
+        raise DataError(path, f"{'; '.join(problems)} (expected {', '.join(keys)})", record=record)
     return [to_number(by_code[code], path, f"{record}, situation {code!r}") for code in SITUATIONS]
 
 
 def detection_record(frame: pd.DataFrame, row: int) -> str:
-    """Human-readable location of detection `row` of `frame`."""
+    """Human-readable location of detection `row` of `frame`.
+
+    Challenge layout: ``user 'u', image 'i', detection 2`` (position in the image's list).
+    Research layout (frame has ``concept`` and a per-concept ``position``, flagged by the
+    ``per_concept`` column): ``user 'u', image 'i', concept 'dog', confidence 2``.
+    """
     item = frame.iloc[row]
     where = f"user {item['user']!r}, image {item['image']!r}"
-    if "position" in frame.columns:
-        where += f", detection {int(item['position']) + 1}"
-    return where
+    if "position" not in frame.columns:
+        return where
+    number = int(item["position"]) + 1
+    if "per_concept" in frame.columns:
+        return f"{where}, concept {item['concept']!r}, confidence {number}"
+    return f"{where}, detection {number}"
+
+
+def _count(mask_size: int, what: str) -> str:
+    return f" ({mask_size} such {what})" if mask_size > 1 else ""
 
 
 def check_detections(frame: pd.DataFrame, path: Path) -> None:
-    """Confidences must be in [0, 1] (NaN refused); boxes, when present, need x0<=x1, y0<=y1."""
+    """Confidences must be in [0, 1] (NaN refused); boxes, when present, need finite corners in
+    [0, 1] with x0 <= x1 and y0 <= y1."""
     conf = frame["confidence"].to_numpy(dtype=float)
-    bad = np.flatnonzero(~((conf >= 0.0) & (conf <= 1.0)))  # NaN fails both comparisons
+    nan = np.flatnonzero(np.isnan(conf))
+    if nan.size:
+        raise DataError(
+            path,
+            "confidence is NaN (not a number)" + _count(nan.size, "detections"),
+            record=detection_record(frame, int(nan[0])),
+        )
+    bad = np.flatnonzero(~((conf >= 0.0) & (conf <= 1.0)))
     if bad.size:
         row = int(bad[0])
         raise DataError(
             path,
-            f"confidence {conf[row]!r} is outside [0, 1]"
-            + (f" ({bad.size} such detections)" if bad.size > 1 else ""),
+            f"confidence {float(conf[row])!r} is outside [0, 1]" + _count(bad.size, "detections"),
             record=detection_record(frame, row),
         )
     boxes = frame[list(BOX_COLUMNS)].to_numpy(dtype=float)
+    if not len(boxes):
+        return
     has_box = ~np.isnan(boxes).all(axis=1)
     partial = has_box & np.isnan(boxes).any(axis=1)
     if partial.any():
         row = int(np.flatnonzero(partial)[0])
+        raise DataError(path, "box has missing corners", record=detection_record(frame, row))
+    outside = has_box & ~((boxes >= 0.0) & (boxes <= 1.0)).all(axis=1)
+    if outside.any():
+        row = int(np.flatnonzero(outside)[0])
         raise DataError(
-            path, "box has missing or non-finite corners", record=detection_record(frame, row)
+            path,
+            f"box corners {boxes[row].tolist()} are outside [0, 1] (boxes are normalised)"
+            + _count(int(outside.sum()), "detections"),
+            record=detection_record(frame, row),
         )
     for lo, hi, axis in ((0, 2, "x"), (1, 3, "y")):
         inverted = has_box & (boxes[:, lo] > boxes[:, hi])
         if inverted.any():
             row = int(np.flatnonzero(inverted)[0])
+            low, high = float(boxes[row, lo]), float(boxes[row, hi])
             raise DataError(
                 path,
-                f"box has {axis}0 > {axis}1 ({boxes[row, lo]!r} > {boxes[row, hi]!r})",
+                f"box has {axis}0 > {axis}1 ({low!r} > {high!r}); "
+                f"expected corners 'x0 y0 x1 y1' with x0 <= x1 and y0 <= y1"
+                + _count(int(inverted.sum()), "detections"),
                 record=detection_record(frame, row),
             )
-    outside = has_box & ((boxes < 0.0) | (boxes > 1.0)).any(axis=1)
-    if outside.any():
-        row = int(np.flatnonzero(outside)[0])
-        raise DataError(
-            path,
-            f"box corners {boxes[row].tolist()} are outside [0, 1]",
-            record=detection_record(frame, row),
-        )
+
+
+def check_not_empty(users: pd.DataFrame, path: Path, record: str) -> None:
+    """A split without users is a truncated or wrong file, not an empty split to score."""
+    if users.empty:
+        raise DataError(path, "no users (the split is empty)", record=record)
 
 
 def check_unique_splits(users: pd.DataFrame, files: Mapping[str, Path]) -> None:
@@ -117,47 +173,81 @@ def check_unique_splits(users: pd.DataFrame, files: Mapping[str, Path]) -> None:
         splits = dup.loc[dup["user"] == user, "split"].tolist()
         if len(set(splits)) == 1:
             raise DataError(files[splits[0]], "user listed twice", record=f"user {user!r}")
-        names = " and ".join(str(files[s].name) for s in splits)
+        names = list(dict.fromkeys(files[s].name for s in splits))
+        where = f" (in {' and '.join(names)})" if len(names) > 1 else ""
+        n_users = dup["user"].nunique()
         raise DataError(
-            files[splits[1]], f"user is in two splits ({names})", record=f"user {user!r}"
+            files[splits[1]],
+            f"user is in two splits, {splits[0]!r} and {splits[1]!r}{where}; a user must "
+            f"belong to one split only" + _count(n_users, "users"),
+            record=f"user {user!r}",
         )
 
 
 def check_labels_have_users(
-    labels: pd.DataFrame, users: pd.DataFrame, label_files: Mapping[str, Path]
+    labels: pd.DataFrame,
+    users: pd.DataFrame,
+    label_files: Mapping[str, Path],
+    user_files: Mapping[str, Path],
 ) -> None:
-    """Every labelled user must exist in the detections of the same split."""
-    known = set(zip(users["split"], users["user"], strict=True))
-    for split, user in zip(labels["split"], labels["user"], strict=True):
-        if (split, user) not in known:
+    """Every labelled user exists in the same split, and a labelled split has every label.
+
+    A label without a user would be silently dropped; a split with some labels missing would
+    train or evaluate on a different set of users than the one scored.
+    """
+    labelled = pd.MultiIndex.from_frame(labels[["split", "user"]])
+    known = pd.MultiIndex.from_frame(users[["split", "user"]])
+    orphan = np.flatnonzero(~labelled.isin(known))
+    if orphan.size:
+        split, user = labels["split"].iloc[orphan[0]], labels["user"].iloc[orphan[0]]
+        in_file = user_files.get(split)
+        where = f"not in {in_file.name}" if in_file is not None else "in no split"
+        raise DataError(
+            label_files[split],
+            f"label for a user who is {where} (split {split!r})" + _count(orphan.size, "users"),
+            record=f"user {user!r}",
+        )
+    for split in pd.unique(labels["split"]):
+        split_users = users.loc[users["split"] == split, "user"]
+        unlabelled = split_users[~split_users.isin(labels.loc[labels["split"] == split, "user"])]
+        if len(unlabelled):
             raise DataError(
                 label_files[split],
-                f"label for a user with no detections in split {split!r}",
-                record=f"user {user!r}",
+                f"{len(unlabelled)} of {len(split_users)} users of split {split!r} have no "
+                f"label; a labelled split needs a label for every user",
+                record=f"user {unlabelled.iloc[0]!r}",
             )
 
 
 def unrated_concepts_warning(
     detections: pd.DataFrame, ratings: pd.DataFrame, ratings_file: Path, *, strict: bool
 ) -> list[str]:
-    """Concepts detected but not rated: a warning (rating 0 is used), or an error if `strict`."""
+    """Concepts detected but not rated: a warning (rating 0 is used), or an error if `strict`.
+
+    Rating 0 is the neutral point of the crowd scale, so an unrated concept neither raises nor
+    lowers a profile's score; refusing the data instead would block the real lervup2021 set,
+    whose detector knows two concepts the crowd never rated.
+    """
     unrated = detections.loc[~detections["concept"].isin(ratings.index), "concept"]
     if unrated.empty:
         return []
-    counts = unrated.value_counts()
-    listing = ", ".join(f"{c} ({n} detections)" for c, n in counts.head(10).items())
+    counts = (
+        unrated.value_counts(sort=False).sort_index().sort_values(ascending=False, kind="stable")
+    )
+    listing = ", ".join(f"{c} ({n})" for c, n in counts.head(10).items())
     more = f" and {len(counts) - 10} more" if len(counts) > 10 else ""
+    source = ratings_file.name + ("/" if ratings_file.is_dir() else "")
     message = (
-        f"{len(counts)} detected concept(s) have no rating in {ratings_file.name}: "
-        f"{listing}{more}; they count as rating 0"
+        f"{len(counts)} detected concept(s) have no rating in {source} "
+        f"({len(unrated):,} of {len(detections):,} detections): {listing}{more}"
     )
     if strict:
         raise DataError(
             ratings_file,
-            message.replace("; they count as rating 0", ""),
+            f"{message}; strict ratings need a rating for every detected concept",
             record=f"concept {counts.index[0]!r}",
         )
-    return [message]
+    return [f"{message}; rating 0 is used for them"]
 
 
 def finish(
@@ -175,17 +265,17 @@ def finish(
     ratings = ratings.astype(float)
     ratings.index = ratings.index.astype(str)
     ratings.index.name = "concept"
-    detections = detections.drop(columns=["position"], errors="ignore")
+    detections = detections.drop(columns=["position", "per_concept"], errors="ignore")
     for column in ("split", "user", "image", "concept"):
         detections[column] = detections[column].astype(str)
     for column in ("confidence", *BOX_COLUMNS):
         detections[column] = detections[column].astype(float)
-    labels = labels.astype({code: float for code in SITUATIONS})
+    labels = labels.astype({"split": str, "user": str, **{code: float for code in SITUATIONS}})
     return Dataset(
         ratings=ratings,
         detections=detections.reset_index(drop=True),
-        images=images.reset_index(drop=True),
-        users=users.reset_index(drop=True),
+        images=images.astype(str).reset_index(drop=True),
+        users=users.astype(str).reset_index(drop=True),
         labels=labels.reset_index(drop=True),
         layout=layout,
         source=source,

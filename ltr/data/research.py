@@ -9,20 +9,23 @@ gt_usr_exposure_v1.json   {situation_name: {user: score}}  (training users only)
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from ltr.data.dataset import BOX_COLUMNS, Dataset
-from ltr.data.jsonfile import read_json
+from ltr.data.jsonfile import json_path, read_json
 from ltr.data.records import (
     check_detections,
     check_labels_have_users,
+    check_not_empty,
     check_unique_splits,
     detection_record,
     expect_mapping,
     finish,
+    json_type,
     to_number,
     unrated_concepts_warning,
 )
@@ -43,20 +46,33 @@ def is_research_layout(root: Path) -> bool:
 def read_rating_file(path: Path) -> dict[str, float]:
     """One `concept rating` pair per line; blank lines are skipped."""
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
     except FileNotFoundError:
-        raise DataError(path, "file not found (one ratings file per situation is needed)") from None
+        raise DataError(
+            path,
+            "file not found (the research layout needs one ratings file per situation: "
+            + ", ".join(f"{name}.txt" for name in RESEARCH_NAMES)
+            + ")",
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise DataError(path, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise DataError(path, f"cannot read file ({exc.strerror})") from None
     ratings: dict[str, float] = {}
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         fields = line.split()
         if len(fields) != 2:
-            raise DataError(path, f"expected 'concept rating', got {line.strip()!r}", line=number)
+            raise DataError(
+                path,
+                f"expected 'concept rating', got {line.strip()!r} ({len(fields)} fields)",
+                line=number,
+            )
         concept, value = fields
         if concept in ratings:
             raise DataError(path, "concept rated twice", line=number, record=f"concept {concept!r}")
-        ratings[concept] = to_number(value, path, f"line {number}, concept {concept!r}")
+        ratings[concept] = to_number(value, path, f"concept {concept!r}", line=number)
     if not ratings:
         raise DataError(path, "no ratings in the file")
     return ratings
@@ -65,18 +81,18 @@ def read_rating_file(path: Path) -> dict[str, float]:
 def read_ratings(root: Path) -> tuple[pd.DataFrame, Path]:
     """Concept x situation ratings from the four files; every concept needs all four."""
     folder = root / CONCEPTS_DIR
-    per_situation = {
-        code: read_rating_file(folder / f"{name}.txt") for name, code in RESEARCH_NAMES.items()
-    }
     files = {code: folder / f"{name}.txt" for name, code in RESEARCH_NAMES.items()}
+    per_situation = {code: read_rating_file(path) for code, path in files.items()}
     concepts = list(dict.fromkeys(c for ratings in per_situation.values() for c in ratings))
     for code, ratings in per_situation.items():
         missing = [c for c in concepts if c not in ratings]
         if missing:
+            others = [files[c].name for c, r in per_situation.items() if missing[0] in r]
             raise DataError(
                 files[code],
-                f"no rating for situation {code!r}"
-                + (f" ({len(missing)} concepts)" if len(missing) > 1 else ""),
+                f"concept has no rating for situation {code!r}, but {', '.join(others)} "
+                "rate it; every concept needs a rating in all four files"
+                + (f" ({len(missing)} such concepts)" if len(missing) > 1 else ""),
                 record=f"concept {missing[0]!r}",
             )
     frame = pd.DataFrame({code: pd.Series(per_situation[code]) for code in SITUATIONS})
@@ -91,20 +107,23 @@ def split_file(root: Path) -> Path:
     return found[0]
 
 
-def _split_part(raw: dict, keys: tuple[str, ...], path: Path) -> dict:
+def _split_part(raw: Mapping, keys: tuple[str, ...], path: Path) -> Mapping:
+    """`raw[keys[0]][keys[1]]...`, each level checked to be an object holding the next key."""
     part: object = raw
     for depth, key in enumerate(keys):
-        where = "".join(f"[{k!r}]" for k in keys[: depth + 1])
-        part = expect_mapping(
-            part, path, "".join(f"[{k!r}]" for k in keys[:depth]) or "top level", "an object"
-        )
+        here = json_path(list(keys[:depth]))
+        part = expect_mapping(part, path, here, "an object")
         if key not in part:
-            raise DataError(path, f"missing key {where}")
+            present = ", ".join(map(repr, list(part)[:8])) or "none"
+            raise DataError(path, f"missing key {key!r} (keys present: {present})", record=here)
         part = part[key]
-    return expect_mapping(part, path, "".join(f"[{k!r}]" for k in keys), "an object of users")
+    return expect_mapping(part, path, json_path(list(keys)), "an object of users")
 
 
-def _flatten(users_raw: dict, split: str, path: Path):
+def _flatten(
+    users_raw: Mapping, split: str, path: Path
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """users, images and detections (one row per confidence) of one split, in file order."""
     users, images = [], []
     det_user, det_image, det_concept, det_pos, det_conf = [], [], [], [], []
     for user, photos in users_raw.items():
@@ -121,7 +140,7 @@ def _flatten(users_raw: dict, split: str, path: Path):
                 if not isinstance(confs, list):
                     raise DataError(
                         path,
-                        f"expected a list of confidences, got {confs!r}",
+                        f"expected an array of confidences, got {json_type(confs)}",
                         record=f"user {user!r}, image {photo!r}, concept {concept!r}",
                     )
                 n = len(confs)
@@ -134,23 +153,28 @@ def _flatten(users_raw: dict, split: str, path: Path):
     detections = pd.DataFrame(
         {
             "split": split,
-            "user": det_user,
-            "image": det_image,
-            "concept": det_concept,
-            "position": det_pos,
+            "user": pd.Series(det_user, dtype=object),
+            "image": pd.Series(det_image, dtype=object),
+            "concept": pd.Series(det_concept, dtype=object),
+            "position": np.asarray(det_pos, dtype=np.int64),
+            "per_concept": True,
         }
     )
-    not_number = ~conf.map(type).isin([int, float]).to_numpy()  # JSON numbers only
+    types = conf.map(type)
+    not_number = ~(types.eq(int) | types.eq(float)).to_numpy()  # JSON numbers, not booleans
     if not_number.any():
         row = int(np.flatnonzero(not_number)[0])
-        record = detection_record(detections, row) + f", concept {det_concept[row]!r}"
-        raise DataError(path, f"confidence {conf.iloc[row]!r} is not a number", record=record)
+        raise DataError(
+            path,
+            f"confidence must be a number, got {json_type(conf.iloc[row])}",
+            record=detection_record(detections, row),
+        )
     detections["confidence"] = conf.astype(float)
     for column in BOX_COLUMNS:
         detections[column] = np.nan
     check_detections(detections, path)
     return (
-        pd.DataFrame({"split": split, "user": users}),
+        pd.DataFrame({"split": split, "user": pd.Series(users, dtype=object)}),
         pd.DataFrame(images, columns=["user", "image"]).assign(split=split)[
             ["split", "user", "image"]
         ],
@@ -158,17 +182,23 @@ def _flatten(users_raw: dict, split: str, path: Path):
     )
 
 
-def read_labels(path: Path, users: pd.DataFrame) -> pd.DataFrame:
-    """Labels per user, assigned to the split the user belongs to."""
+def read_labels(path: Path, users: pd.DataFrame, users_file: Path) -> pd.DataFrame:
+    """Labels per user, assigned to the split the user belongs to in `users_file`."""
     raw = expect_mapping(read_json(path), path, "top level", "an object of situations")
     unknown = [k for k in raw if k not in RESEARCH_NAMES]
     if unknown:
         raise DataError(
-            path, f"unknown situation name {unknown[0]!r} (expected {', '.join(RESEARCH_NAMES)})"
+            path,
+            f"unknown situation name {unknown[0]!r} (expected {', '.join(RESEARCH_NAMES)})",
+            record="top level",
         )
     missing = [name for name in RESEARCH_NAMES if name not in raw]
     if missing:
-        raise DataError(path, f"missing situation {missing[0]!r}")
+        raise DataError(
+            path,
+            f"missing situation {missing[0]!r} (expected {', '.join(RESEARCH_NAMES)})",
+            record="top level",
+        )
     columns = {}
     for name, code in RESEARCH_NAMES.items():
         scores = expect_mapping(raw[name], path, f"situation {name!r}", "an object of users")
@@ -176,30 +206,39 @@ def read_labels(path: Path, users: pd.DataFrame) -> pd.DataFrame:
             str(u): to_number(v, path, f"situation {name!r}, user {u!r}") for u, v in scores.items()
         }
     all_users = list(dict.fromkeys(u for scores in columns.values() for u in scores))
+    if not all_users:
+        raise DataError(path, "no labels in the file (delete it if no split has labels)")
     for name, code in RESEARCH_NAMES.items():
         lacking = [u for u in all_users if u not in columns[code]]
         if lacking:
             raise DataError(
                 path,
-                f"user has labels in other situations but not in {name!r}",
-                record=f"user {lacking[0]!r}",
+                f"user has labels in other situations but not in {name!r}"
+                + (f" ({len(lacking)} such users)" if len(lacking) > 1 else ""),
+                record=f"situation {name!r}, user {lacking[0]!r}",
             )
-    split_of = dict(zip(users["user"], users["split"], strict=True))
     frame = pd.DataFrame({code: pd.Series(columns[code]) for code in SITUATIONS}).loc[all_users]
     frame.index.name = "user"
     frame = frame.reset_index()
+    split_of = pd.Series(users["split"].to_numpy(), index=users["user"].to_numpy())
     frame.insert(0, "split", frame["user"].map(split_of))
-    unknown_users = frame["split"].isna()
-    if unknown_users.any():
-        user = frame.loc[unknown_users, "user"].iloc[0]
+    unknown_users = np.flatnonzero(frame["split"].isna().to_numpy())
+    if unknown_users.size:
+        user = frame["user"].iloc[unknown_users[0]]
         raise DataError(
-            path, "label for a user with no detections in any split", record=f"user {user!r}"
+            path,
+            f"label for a user who is in no split of {users_file.name}"
+            + (f" ({unknown_users.size} such users)" if unknown_users.size > 1 else ""),
+            record=f"user {user!r}",
         )
     return frame
 
 
 def load_research(root: str | Path, *, strict_ratings: bool = False) -> Dataset:
-    """Load a research-layout folder into a `Dataset` (splits train and test, no boxes)."""
+    """Load a research-layout folder into a `Dataset` (splits train and test, no boxes).
+
+    `strict_ratings` turns "a detected concept has no rating" from a warning into an error.
+    """
     root = Path(root)
     ratings, ratings_dir = read_ratings(root)
     path = split_file(root)
@@ -209,16 +248,20 @@ def load_research(root: str | Path, *, strict_ratings: bool = False) -> Dataset:
         split_users, split_images, split_detections = _flatten(
             _split_part(raw, keys, path), split, path
         )
+        check_not_empty(split_users, path, json_path(list(keys)))
         users.append(split_users)
         images.append(split_images)
         detections.append(split_detections)
     users_frame = pd.concat(users, ignore_index=True)
-    check_unique_splits(users_frame, {s: path for s in SPLIT_KEYS})
+    split_files = {s: path for s in SPLIT_KEYS}
+    check_unique_splits(users_frame, split_files)
     detections_frame = pd.concat(detections, ignore_index=True)
     labels_path = root / LABELS_FILE
     if labels_path.is_file():
-        labels = read_labels(labels_path, users_frame)
-        check_labels_have_users(labels, users_frame, {s: labels_path for s in SPLIT_KEYS})
+        labels = read_labels(labels_path, users_frame, path)
+        check_labels_have_users(
+            labels, users_frame, {s: labels_path for s in SPLIT_KEYS}, split_files
+        )
     else:
         labels = Dataset.empty_labels()
     warnings = unrated_concepts_warning(
