@@ -14,6 +14,12 @@ from ltr.fileio import atomic_path
 FORMATS: dict[str, str] = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
 
 
+#: pandas < 3 parses CSV floats to within an ulp unless asked to round-trip exactly.
+_EXACT_FLOATS: dict[str, str] = (
+    {"float_precision": "round_trip"} if int(pd.__version__.split(".")[0]) < 3 else {}
+)
+
+
 def feature_format(path: str | Path) -> str:
     """``parquet`` or ``csv`` from the extension; a clear error for anything else."""
     suffix = Path(path).suffix.lower()
@@ -46,8 +52,7 @@ def read_features(path: str | Path) -> pd.DataFrame:
     if kind == "parquet":
         frame = pd.read_parquet(path, engine="pyarrow")
     else:
-        frame = pd.read_csv(
-            path, index_col="user", dtype={"user": str}, float_precision="round_trip"
-        )
-    frame.index = frame.index.astype(str)
+        frame = pd.read_csv(path, index_col="user", dtype={"user": str}, **_EXACT_FLOATS)
+    frame.index = pd.Index(frame.index.astype(str).tolist(), name="user")
+    frame.columns = pd.Index([str(c) for c in frame.columns])
     return frame.astype(float)

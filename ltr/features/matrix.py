@@ -130,6 +130,5 @@ class FeatureMatrix:
 
     def to_frame(self) -> pd.DataFrame:
         """Dense DataFrame indexed by ``user``, one column per feature name."""
-        return pd.DataFrame(
-            self.dense(), index=self.users.copy(), columns=pd.Index(self.columns["name"])
-        )
+        names = pd.Index(self.columns["name"].tolist())  # default string dtype, as read back
+        return pd.DataFrame(self.dense(), index=self.users.copy(), columns=names)
