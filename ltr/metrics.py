@@ -106,9 +106,10 @@ def _check_frame(frame: pd.DataFrame, what: str) -> pd.DataFrame:
     bad = ~np.isfinite(numbers.to_numpy())
     if bad.any():
         row, col = np.argwhere(bad)[0]
+        value = float(numbers.iat[row, col])
         raise LtrError(
             f"{what}: user {numbers.index[row]!r}, situation {SITUATIONS[col]!r}: "
-            f"{numbers.iat[row, col]!r} is not a finite number ({int(bad.sum())} such value(s))"
+            f"{value!r} is not a finite number ({int(bad.sum())} such value(s))"
         )
     return numbers
 
@@ -131,7 +132,7 @@ def check_same_users(predictions: pd.Index, labels: pd.Index, what: str = "the r
 def _check_not_constant(values: np.ndarray, what: str, situation: str) -> None:
     if np.all(values == values[0]):
         raise LtrError(
-            f"{what} is constant in situation {situation!r} ({values[0]!r} for all "
+            f"{what} is constant in situation {situation!r} ({float(values[0])!r} for all "
             f"{len(values)} users): the Pearson correlation is undefined"
         )
 

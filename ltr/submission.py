@@ -242,9 +242,10 @@ def check_run(run: pd.DataFrame, path: str | Path | None = None) -> pd.DataFrame
     bad = ~np.isfinite(numbers.to_numpy())
     if bad.any():
         row, col = np.argwhere(bad)[0]
+        value = float(numbers.iat[row, col])
         raise RunFileError(
             path,
-            f"{numbers.iat[row, col]!r} is not a finite number ({int(bad.sum())} such value(s))",
+            f"{value!r} is not a finite number ({int(bad.sum())} such value(s))",
             record=f"user {numbers.index[row]!r}, situation {SITUATIONS[col]!r}",
         )
     return numbers
@@ -283,7 +284,9 @@ def validate_run(
 
 # ----------------------------------------------------------------------------------- writing
 def _write_csv(numbers: pd.DataFrame, handle: IO[str]) -> None:
-    writer = csv.writer(handle, lineterminator="\n")
+    # "\r\n" (RFC 4180, the csv module's default) also makes the writer quote a user id that
+    # holds a lone "\r", which a "\n" terminator would leave bare and break on reading.
+    writer = csv.writer(handle, lineterminator="\r\n")
     writer.writerow(CSV_HEADER)
     for user, row in zip(numbers.index, numbers.to_numpy().tolist(), strict=True):
         writer.writerow([user, *(repr(float(v)) for v in row)])
