@@ -53,11 +53,12 @@ class Scores:
 def pearson_columns(pred: np.ndarray, truth: np.ndarray, axis: int = 0) -> np.ndarray:
     """Pearson correlation of `pred` and `truth` along `axis` (users), for every other slice.
 
-    Computes exactly what `scipy.stats.pearsonr(pred, truth, axis=axis).statistic` does (same
-    centring, overflow-safe scaling, clipping to [-1, 1] and rounding for two observations), but
-    without p-values, warnings or input checks, so cross-validation can score many folds and the
-    four situations in one call: ``pred`` of shape (users, 4) gives 4 correlations; (folds,
-    users, 4) with ``axis=1`` gives a (folds, 4) array. `truth` broadcasts against `pred`.
+    Follows `scipy.stats.pearsonr(pred, truth, axis=axis).statistic` step by step (same
+    centring, overflow-safe scaling, clipping to [-1, 1] and rounding for two observations; the
+    results agree to ~1e-15, the tests check it), but without p-values, warnings or input
+    checks, so cross-validation can score many folds and the four situations in one call:
+    ``pred`` of shape (users, 4) gives 4 correlations; (folds, users, 4) with ``axis=1`` gives
+    a (folds, 4) array. `truth` broadcasts against `pred`.
     A constant slice gives NaN (as scipy does) rather than an error.
     """
     x = np.asarray(pred, dtype=float)
