@@ -85,14 +85,14 @@ def _flatten(path: Path, split: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.Dat
     detections = pd.DataFrame(
         {
             "split": split,
-            "user": pd.Series(det_user, dtype=object),
-            "image": pd.Series(det_image, dtype=object),
+            "user": det_user,
+            "image": det_image,
             "position": np.asarray(det_pos, dtype=np.int64),
             "text": pd.Series(det_text, dtype=object),
         }
     )
     return (
-        pd.DataFrame({"split": split, "user": pd.Series(users, dtype=object)}),
+        pd.DataFrame({"split": split, "user": users}),
         pd.DataFrame(images, columns=["user", "image"]).assign(split=split)[
             ["split", "user", "image"]
         ],
@@ -116,8 +116,9 @@ def parse_detections(raw: pd.DataFrame, path: Path) -> pd.DataFrame:
             f"detection is {json_type(text.iloc[row])}, expected a string {DETECTION_FORMS}",
             record=detection_record(raw, row),
         )
-    parts = text.str.split()
-    width = parts.str.len().to_numpy() if len(text) else np.zeros(0, dtype=int)
+    # One split; missing trailing fields come back as None (pandas pads to the widest row).
+    fields = text.str.split(expand=True) if len(text) else pd.DataFrame(index=text.index)
+    width = fields.notna().sum(axis=1).to_numpy()
     bad = np.flatnonzero((width != 2) & (width != 6))
     if bad.size:
         row = int(bad[0])
@@ -127,11 +128,8 @@ def parse_detections(raw: pd.DataFrame, path: Path) -> pd.DataFrame:
             f"{DETECTION_FORMS}" + (f" ({bad.size} such detections)" if bad.size > 1 else ""),
             record=detection_record(raw, row),
         )
-    fields = pd.DataFrame(
-        parts.tolist(), index=text.index, columns=range(int(width.max(initial=2)))
-    )
     out = raw.drop(columns=["text"])
-    out["concept"] = fields[0]
+    out["concept"] = fields[0] if len(text) else pd.Series(dtype=object)
     for i, column in enumerate(["confidence", *BOX_COLUMNS], start=1):
         source = fields[i] if i in fields.columns else pd.Series(np.nan, index=text.index)
         values = pd.to_numeric(source, errors="coerce").astype(float)

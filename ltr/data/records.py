@@ -195,21 +195,19 @@ def check_labels_have_users(
     A label without a user would be silently dropped; a split with some labels missing would
     train or evaluate on a different set of users than the one scored.
     """
-    labelled = pd.MultiIndex.from_frame(labels[["split", "user"]])
-    known = pd.MultiIndex.from_frame(users[["split", "user"]])
-    orphan = np.flatnonzero(~labelled.isin(known))
-    if orphan.size:
-        split, user = labels["split"].iloc[orphan[0]], labels["user"].iloc[orphan[0]]
-        in_file = user_files.get(split)
-        where = f"not in {in_file.name}" if in_file is not None else "in no split"
-        raise DataError(
-            label_files[split],
-            f"label for a user who is {where} (split {split!r})" + _count(orphan.size, "users"),
-            record=f"user {user!r}",
-        )
     for split in pd.unique(labels["split"]):
+        labelled = labels.loc[labels["split"] == split, "user"]
         split_users = users.loc[users["split"] == split, "user"]
-        unlabelled = split_users[~split_users.isin(labels.loc[labels["split"] == split, "user"])]
+        orphan = np.flatnonzero(~labelled.isin(split_users).to_numpy())
+        if orphan.size:
+            in_file = user_files.get(split)
+            where = f"not in {in_file.name}" if in_file is not None else "in no split"
+            raise DataError(
+                label_files[split],
+                f"label for a user who is {where} (split {split!r})" + _count(orphan.size, "users"),
+                record=f"user {labelled.iloc[orphan[0]]!r}",
+            )
+        unlabelled = split_users[~split_users.isin(labelled).to_numpy()]
         if len(unlabelled):
             raise DataError(
                 label_files[split],
@@ -250,6 +248,12 @@ def unrated_concepts_warning(
     return [f"{message}; rating 0 is used for them"]
 
 
+def _as_str(frame: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
+    """`frame` with `columns` as pandas' string dtype (cast only where needed: it is not free)."""
+    todo = [c for c in columns if not isinstance(frame[c].dtype, pd.StringDtype)]
+    return frame.astype(dict.fromkeys(todo, str)) if todo else frame
+
+
 def finish(
     *,
     ratings: pd.DataFrame,
@@ -266,16 +270,15 @@ def finish(
     ratings.index = ratings.index.astype(str)
     ratings.index.name = "concept"
     detections = detections.drop(columns=["position", "per_concept"], errors="ignore")
-    for column in ("split", "user", "image", "concept"):
-        detections[column] = detections[column].astype(str)
+    detections = _as_str(detections, ("split", "user", "image", "concept"))
     for column in ("confidence", *BOX_COLUMNS):
         detections[column] = detections[column].astype(float)
-    labels = labels.astype({"split": str, "user": str, **{code: float for code in SITUATIONS}})
+    labels = _as_str(labels, ("split", "user")).astype({code: float for code in SITUATIONS})
     return Dataset(
         ratings=ratings,
         detections=detections.reset_index(drop=True),
-        images=images.astype(str).reset_index(drop=True),
-        users=users.astype(str).reset_index(drop=True),
+        images=_as_str(images, ("split", "user", "image")).reset_index(drop=True),
+        users=_as_str(users, ("split", "user")).reset_index(drop=True),
         labels=labels.reset_index(drop=True),
         layout=layout,
         source=source,

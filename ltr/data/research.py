@@ -149,32 +149,30 @@ def _flatten(
                 det_concept.extend([concept] * n)
                 det_pos.extend(range(n))
                 det_conf.extend(confs)
-    conf = pd.Series(det_conf, dtype=object)
     detections = pd.DataFrame(
         {
             "split": split,
-            "user": pd.Series(det_user, dtype=object),
-            "image": pd.Series(det_image, dtype=object),
-            "concept": pd.Series(det_concept, dtype=object),
+            "user": det_user,
+            "image": det_image,
+            "concept": det_concept,
             "position": np.asarray(det_pos, dtype=np.int64),
             "per_concept": True,
         }
     )
-    types = conf.map(type)
-    not_number = ~(types.eq(int) | types.eq(float)).to_numpy()  # JSON numbers, not booleans
-    if not_number.any():
-        row = int(np.flatnonzero(not_number)[0])
+    if not set(map(type, det_conf)) <= {int, float}:  # JSON numbers only, not booleans
+        types = pd.Series(det_conf, dtype=object).map(type)
+        row = int(np.flatnonzero(~(types.eq(int) | types.eq(float)).to_numpy())[0])
         raise DataError(
             path,
-            f"confidence must be a number, got {json_type(conf.iloc[row])}",
+            f"confidence must be a number, got {json_type(det_conf[row])}",
             record=detection_record(detections, row),
         )
-    detections["confidence"] = conf.astype(float)
+    detections["confidence"] = np.asarray(det_conf, dtype=float)
     for column in BOX_COLUMNS:
         detections[column] = np.nan
     check_detections(detections, path)
     return (
-        pd.DataFrame({"split": split, "user": pd.Series(users, dtype=object)}),
+        pd.DataFrame({"split": split, "user": users}),
         pd.DataFrame(images, columns=["user", "image"]).assign(split=split)[
             ["split", "user", "image"]
         ],
