@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ltr.data.dataset import Dataset
+from ltr.data.dataset import BOX_COLUMNS, Dataset
 from ltr.errors import DataError, LtrError
 from ltr.features.config import (
     FAMILIES,
@@ -108,18 +108,27 @@ def _group_starts(sorted_keys: np.ndarray) -> np.ndarray:
 # ------------------------------------------------------------------------ coded profiles
 @dataclass(frozen=True, eq=False)
 class Profiles:
-    """Detections of a set of users as integer codes; the shared grouped quantities."""
+    """A set of profiles reduced to (image, concept) pairs: the one pass over detections.
+
+    Detections are sorted once by (image, concept); every later quantity is computed on the
+    pairs or on the (user, concept) groups of pairs, and rating sums are sparse products with
+    the ``concepts x situations`` rating matrix, so no ``detections x situations`` array exists.
+    Image codes are grouped by user (user-major), so pairs are sorted by user, image, concept.
+    """
 
     n_users: int
     n_concepts: int
-    det_user: np.ndarray  # user code of each detection
-    det_image: np.ndarray  # image code of each detection (images with a detection)
-    det_concept: np.ndarray  # concept code (position in the vocabulary)
-    conf: np.ndarray
-    area: np.ndarray  # box area, NaN without a box
-    image_user: np.ndarray  # user code of each image code; non-decreasing
-    n_images: np.ndarray  # profile images per user (with or without a detection)
     ratings: np.ndarray  # concepts x situations
+    image_user: np.ndarray  # user code of each image with a detection; non-decreasing
+    n_images: np.ndarray  # profile images per user (with or without a detection)
+    pair_image: np.ndarray
+    pair_concept: np.ndarray
+    pair_count: np.ndarray  # detections of the concept in the image
+    pair_conf_sum: np.ndarray
+    pair_conf_max: np.ndarray
+    pair_area_conf_sum: np.ndarray  # confidence x box area (detections without a box add 0)
+    user_area_sum: np.ndarray  # box areas per user
+    user_boxes: np.ndarray  # detections with a box per user
 
     @classmethod
     def build(
@@ -131,7 +140,7 @@ class Profiles:
         ratings: np.ndarray,
         source: object = None,
     ) -> Profiles:
-        n_users = len(users)
+        n_users, n_concepts = len(users), len(concepts)
         det_user = _codes(detections["user"], users).astype(np.int64)
         img_user = _codes(images["user"], users).astype(np.int64)
         for frame, codes in ((detections, det_user), (images, img_user)):
@@ -145,6 +154,7 @@ class Profiles:
         det_concept = _codes(detections["concept"], concepts).astype(np.int64)
         if (det_concept < 0).any():  # programming error: the vocabulary covers every concept
             raise ValueError("concept vocabulary misses a detected concept")
+
         # Image ids are only unique per user: an image is the pair (user code, image string).
         image_str, _ = pd.factorize(
             pd.concat([detections["image"], images["image"]], ignore_index=True), sort=False
@@ -153,124 +163,154 @@ class Profiles:
         n_det = len(detections)
         det_key = det_user * n_str + image_str[:n_det]
         order = np.argsort(det_key, kind="stable")
-        starts = _group_starts(det_key[order])
-        first = np.zeros(n_det, dtype=np.int64)
-        first[starts] = 1
+        sorted_keys = det_key[order]
+        del det_key
+        starts = _group_starts(sorted_keys)
+        image_keys = sorted_keys[starts]  # sorted, so image codes are grouped by user
+        runs = np.zeros(n_det, dtype=np.int64)
+        runs[starts] = 1
         det_image = np.empty(n_det, dtype=np.int64)
-        det_image[order] = np.cumsum(first) - 1
-        image_keys = det_key[order][starts]  # sorted: image codes are grouped by user
+        det_image[order] = np.cumsum(runs) - 1
+        del order, sorted_keys, runs, starts
         listed = np.sort(img_user * n_str + image_str[n_det:])
         listed = listed[_group_starts(listed)]
         unlisted = image_keys[~_contains(listed, image_keys)]  # tolerate incomplete `images`
         n_images = np.bincount(listed // n_str, minlength=n_users) + np.bincount(
             unlisted // n_str, minlength=n_users
         )
-        boxes = detections[["x0", "y0", "x1", "y1"]].to_numpy(dtype=np.float64)
+
+        # The one sort of detections: by (image, concept).
+        pair_key = det_image * n_concepts + det_concept
+        del det_image, det_concept
+        order = np.argsort(pair_key, kind="stable")
+        keys = pair_key[order]
+        del pair_key
+        starts = _group_starts(keys)
+        first = keys[starts]
+        del keys
+        conf = detections["confidence"].to_numpy(dtype=np.float64)
+        x0, y0, x1, y1 = (detections[c].to_numpy(dtype=np.float64) for c in BOX_COLUMNS)
+        area = (x1 - x0) * (y1 - y0)
+        has_box = ~np.isnan(area)
+        area[~has_box] = 0.0
+        user_area_sum = np.bincount(det_user, weights=area, minlength=n_users)
+        user_boxes = np.bincount(det_user, weights=has_box, minlength=n_users)
+        area *= conf
+        del det_user, has_box
+        area_conf = area[order]
+        del area
+        conf = conf[order]
+        del order
+
+        def sums(values: np.ndarray) -> np.ndarray:
+            return np.add.reduceat(values, starts) if starts.size else np.zeros(0)
+
         return cls(
             n_users=n_users,
-            n_concepts=len(concepts),
-            det_user=det_user,
-            det_image=det_image,
-            det_concept=det_concept,
-            conf=detections["confidence"].to_numpy(dtype=np.float64),
-            area=(boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]),
+            n_concepts=n_concepts,
+            ratings=ratings,
             image_user=image_keys // n_str,
             n_images=n_images.astype(np.float64),
-            ratings=ratings,
+            pair_image=first // n_concepts,
+            pair_concept=first % n_concepts,
+            pair_count=np.diff(np.r_[starts, n_det]).astype(np.float64),
+            pair_conf_sum=sums(conf),
+            pair_conf_max=np.maximum.reduceat(conf, starts) if starts.size else np.zeros(0),
+            pair_area_conf_sum=sums(area_conf),
+            user_area_sum=user_area_sum,
+            user_boxes=user_boxes,
         )
 
     # ------------------------------------------------------------------ grouped helpers
-    def user_sum(self, weights: np.ndarray) -> np.ndarray:
-        """Per-user sums of a per-detection quantity (length n or n x k)."""
-        return group_sums(self.det_user, weights, self.n_users)
-
     @property
-    def n_detections(self) -> np.ndarray:
-        return np.bincount(self.det_user, minlength=self.n_users).astype(np.float64)
+    def n_image_codes(self) -> int:
+        return len(self.image_user)
 
     @cached_property
     def n_det_images(self) -> np.ndarray:
         return np.bincount(self.image_user, minlength=self.n_users).astype(np.float64)
 
     @cached_property
-    def det_ratings(self) -> np.ndarray:
-        """``detections x situations`` rating of each detection's concept."""
-        return self.ratings[self.det_concept]
+    def pair_user(self) -> np.ndarray:
+        return self.image_user[self.pair_image]
+
+    def image_matrix(self, data: np.ndarray) -> sp.csr_matrix:
+        """``images x concepts`` CSR of a per-pair quantity (pairs are sorted by image)."""
+        per_row = np.bincount(self.pair_image, minlength=self.n_image_codes)
+        indptr = np.r_[0, np.cumsum(per_row)]
+        shape = (self.n_image_codes, self.n_concepts)
+        return sp.csr_matrix((data, self.pair_concept, indptr), shape=shape, dtype=np.float64)
 
     @cached_property
-    def det_scores(self) -> np.ndarray:
-        """``detections x situations``: rating x confidence."""
-        return self.det_ratings * self.conf[:, None]
-
-    @cached_property
-    def image_scores(self) -> np.ndarray:
-        """``images x situations``: per-image sum of rating x confidence."""
-        return group_sums(self.det_image, self.det_scores, len(self.image_user))
-
-    @cached_property
-    def user_concept(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Per (user, concept) with a detection: user, concept, count, confidence sum and max."""
-        key = self.det_user * self.n_concepts + self.det_concept
+    def _user_concept_groups(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Pairs ordered by (user, concept), start of each group, and the group keys."""
+        key = self.pair_user * self.n_concepts + self.pair_concept
         order = np.argsort(key, kind="stable")
         keys = key[order]
         starts = _group_starts(keys)
-        conf = self.conf[order]
-        first = keys[starts]
-        if starts.size:
-            count = np.diff(np.r_[starts, keys.size]).astype(np.float64)
-            total = np.add.reduceat(conf, starts)
-            top = np.maximum.reduceat(conf, starts)
-        else:
-            count = total = top = np.zeros(0)
-        return first // self.n_concepts, first % self.n_concepts, count, total, top
+        return order, starts, keys[starts]
+
+    def user_concept_reduce(self, ufunc: np.ufunc, pair_values: np.ndarray) -> np.ndarray:
+        """Reduce a per-pair quantity over each (user, concept) group (`user_concept` order)."""
+        order, starts, _ = self._user_concept_groups
+        return ufunc.reduceat(pair_values[order], starts) if starts.size else np.zeros(0)
 
     @cached_property
-    def image_concept(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per (image, concept) with a detection: image code, concept, max confidence."""
-        key = self.det_image * self.n_concepts + self.det_concept
-        order = np.argsort(key, kind="stable")
-        keys = key[order]
-        starts = _group_starts(keys)
-        first = keys[starts]
-        top = np.maximum.reduceat(self.conf[order], starts) if starts.size else np.zeros(0)
-        return first // self.n_concepts, first % self.n_concepts, top
+    def user_concept(self) -> dict[str, np.ndarray]:
+        """Per (user, concept) with a detection, sorted by user then concept: ``user``,
+        ``concept``, ``images`` (showing it), ``count``, ``conf_sum``, ``conf_max``."""
+        _, starts, first = self._user_concept_groups
+        return {
+            "user": first // self.n_concepts,
+            "concept": first % self.n_concepts,
+            "images": np.diff(np.r_[starts, self.pair_user.size]).astype(np.float64),
+            "count": self.user_concept_reduce(np.add, self.pair_count),
+            "conf_sum": self.user_concept_reduce(np.add, self.pair_conf_sum),
+            "conf_max": self.user_concept_reduce(np.maximum, self.pair_conf_max),
+        }
 
     def concept_block(self, data: np.ndarray) -> sp.csr_matrix:
-        users, concepts = self.user_concept[:2]
-        return sp.csr_matrix(
-            (data, (users, concepts)), shape=(self.n_users, self.n_concepts), dtype=np.float64
-        )
+        """``users x concepts`` CSR of a per-(user, concept) quantity."""
+        uc = self.user_concept
+        indptr = np.r_[0, np.cumsum(np.bincount(uc["user"], minlength=self.n_users))]
+        shape = (self.n_users, self.n_concepts)
+        return sp.csr_matrix((data, uc["concept"], indptr), shape=shape, dtype=np.float64)
+
+    @cached_property
+    def conf_matrix(self) -> sp.csr_matrix:
+        """Per user and concept, the sum of confidences: rating sums are products with it."""
+        return self.concept_block(self.user_concept["conf_sum"])
+
+    def image_scores(self) -> np.ndarray:
+        """``images x situations``: per-image sum of rating x confidence."""
+        return np.asarray(self.image_matrix(self.pair_conf_sum) @ self.ratings)
 
 
 # ------------------------------------------------------------------------------ families
 def _size(p: Profiles, config: FeatureConfig) -> dict[str, np.ndarray]:
-    n_det = p.n_detections
-    n_concepts = np.bincount(p.user_concept[0], minlength=p.n_users).astype(np.float64)
+    uc = p.user_concept
+    n_det = np.bincount(uc["user"], weights=uc["count"], minlength=p.n_users)
+    n_concepts = np.bincount(uc["user"], minlength=p.n_users).astype(np.float64)
     values = (p.n_images, p.n_det_images, n_det, _safe_div(n_det, p.n_det_images), n_concepts)
     return dict(zip(SIZE_NAMES, values, strict=True))
 
 
 def _freq(p: Profiles, config: FeatureConfig) -> sp.csr_matrix:
-    images, concepts, _ = p.image_concept
-    shown = sp.csr_matrix(
-        (np.ones(images.size), (p.image_user[images], concepts)),
-        shape=(p.n_users, p.n_concepts),
-        dtype=np.float64,
-    )  # duplicates are summed: number of images showing each concept
-    return sp.diags(_safe_div(1.0, p.n_images)) @ shown
+    uc = p.user_concept
+    return p.concept_block(uc["images"] / p.n_images[uc["user"]])
 
 
 def _count(p: Profiles, config: FeatureConfig) -> sp.csr_matrix:
-    return p.concept_block(p.user_concept[2])
+    return p.concept_block(p.user_concept["count"])
 
 
 def _maxconf(p: Profiles, config: FeatureConfig) -> sp.csr_matrix:
-    return p.concept_block(p.user_concept[4])
+    return p.concept_block(p.user_concept["conf_max"])
 
 
 def _meanconf(p: Profiles, config: FeatureConfig) -> sp.csr_matrix:
-    _, _, count, total, _ = p.user_concept
-    return p.concept_block(total / count if count.size else count)
+    uc = p.user_concept
+    return p.concept_block(uc["conf_sum"] / uc["count"])
 
 
 def _per_situation(stat: str, values: np.ndarray) -> dict[str, np.ndarray]:
@@ -278,9 +318,8 @@ def _per_situation(stat: str, values: np.ndarray) -> dict[str, np.ndarray]:
     return {f"{stat}:{s}": values[:, k] for k, s in enumerate(SITUATIONS)}
 
 
-def _weighted(p: Profiles, stat: str, weights: np.ndarray) -> dict[str, np.ndarray]:
-    """Sum over detections and per-image mean (images with a detection) of `weights`."""
-    total = p.user_sum(weights)
+def _sum_and_mean(p: Profiles, stat: str, total: np.ndarray) -> dict[str, np.ndarray]:
+    """A per-user sum and its per-image mean (over images with a detection)."""
     return {
         **_per_situation(f"{stat}_sum", total),
         **_per_situation(f"{stat}_mean", _safe_div(total, p.n_det_images[:, None])),
@@ -288,7 +327,7 @@ def _weighted(p: Profiles, stat: str, weights: np.ndarray) -> dict[str, np.ndarr
 
 
 def _conf(p: Profiles, config: FeatureConfig) -> dict[str, np.ndarray]:
-    return _weighted(p, "conf", p.det_scores)
+    return _sum_and_mean(p, "conf", np.asarray(p.conf_matrix @ p.ratings))
 
 
 def _base(p: Profiles, config: FeatureConfig) -> dict[str, np.ndarray]:
@@ -297,24 +336,23 @@ def _base(p: Profiles, config: FeatureConfig) -> dict[str, np.ndarray]:
     The max over detections >= t of a concept in an image is the overall max when that max is
     >= t, and absent otherwise, so one (image, concept) grouping serves every threshold.
     """
-    images, concepts, top = p.image_concept
-    n_img = len(p.image_user)
     out: dict[str, np.ndarray] = {}
     for t in config.thresholds:
-        keep = top >= t
-        img = images[keep]
-        scores = group_sums(img, p.ratings[concepts[keep]] * top[keep, None], n_img)
-        has = np.zeros(n_img, dtype=np.float64)
-        has[img] = 1.0  # images with a detection >= t
-        total = group_sums(p.image_user, scores, p.n_users)
+        keep = p.pair_conf_max >= t
+        # the sum over images of a user = the sum over its (user, concept) groups
+        kept_max = p.user_concept_reduce(np.add, np.where(keep, p.pair_conf_max, 0.0))
+        total = p.concept_block(kept_max) @ p.ratings
+        has = np.zeros(p.n_image_codes, dtype=np.float64)
+        has[p.pair_image[keep]] = 1.0  # images with a detection >= t
         count = group_sums(p.image_user, has, p.n_users)
         out |= _per_situation(f"base@{threshold_label(t)}", _safe_div(total, count[:, None]))
     return out
 
 
 def _posneg(p: Profiles, config: FeatureConfig) -> dict[str, np.ndarray]:
-    pos = p.user_sum(np.maximum(p.det_scores, 0.0))
-    neg = p.user_sum(np.minimum(p.det_scores, 0.0))
+    """Confidences are >= 0, so max(r x c, 0) = max(r, 0) x c: split the ratings."""
+    pos = np.asarray(p.conf_matrix @ np.maximum(p.ratings, 0.0))
+    neg = np.asarray(p.conf_matrix @ np.minimum(p.ratings, 0.0))
     per_image = p.n_det_images[:, None]
     return {
         **_per_situation("pos_sum", pos),
@@ -325,8 +363,7 @@ def _posneg(p: Profiles, config: FeatureConfig) -> dict[str, np.ndarray]:
 
 
 def _focal(p: Profiles, config: FeatureConfig) -> dict[str, np.ndarray]:
-    focal = focal_ratings(p.ratings, config)
-    return _weighted(p, "focal", focal[p.det_concept] * p.conf[:, None])
+    return _sum_and_mean(p, "focal", np.asarray(p.conf_matrix @ focal_ratings(p.ratings, config)))
 
 
 def sorted_within_groups(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -361,43 +398,42 @@ def _dist(p: Profiles, config: FeatureConfig) -> dict[str, np.ndarray]:
 
     Quantiles interpolate linearly between order statistics (numpy's default method).
     """
-    scores, users = p.image_scores, p.image_user  # images are grouped by user, in user order
-    count = p.n_det_images[:, None]
-    mean = _safe_div(group_sums(users, scores, p.n_users), count)
-    dev = scores - mean[users]
-    stats = {
-        "img_std": np.sqrt(_safe_div(group_sums(users, dev * dev, p.n_users), count)),
-        "img_negshare": _safe_div(group_sums(users, (scores < 0).astype(float), p.n_users), count),
-    }
-    present = np.flatnonzero(p.n_det_images > 0)
-    n = p.n_det_images[present].astype(np.int64)
+    scores, users = p.image_scores(), p.image_user  # images grouped by user, in user order
+    count = p.n_det_images
+    present = np.flatnonzero(count > 0)
+    n = count[present].astype(np.int64)
     starts = np.cumsum(n) - n
-    ordered = np.column_stack(
-        [sorted_within_groups(scores[:, s], n) for s in range(N_SITUATIONS)]
-    ).reshape(-1, N_SITUATIONS)
     levels = {"img_min": 0.0, "img_max": 1.0}
     levels |= {f"img_{quantile_label(q)}": q for q in config.quantiles}
-    for name, q in levels.items():
-        pos = q * (n - 1)
-        lo = np.floor(pos).astype(np.int64)
-        hi = np.minimum(lo + 1, n - 1)
-        below, above = ordered[starts + lo], ordered[starts + hi]
-        values = np.zeros((p.n_users, N_SITUATIONS))
-        values[present] = below + (pos - lo)[:, None] * (above - below)
-        stats[name] = values
-    out: dict[str, np.ndarray] = {}
-    for name, values in stats.items():
-        out |= _per_situation(name, values)
-    return out
+    stats: dict[str, np.ndarray] = {}
+    for k, situation in enumerate(SITUATIONS):  # one situation at a time bounds the memory
+        x = np.ascontiguousarray(scores[:, k])
+        mean = _safe_div(group_sums(users, x, p.n_users), count)
+        dev = x - mean[users]
+        var = _safe_div(group_sums(users, dev * dev, p.n_users), count)
+        del dev
+        stats[f"img_std:{situation}"] = np.sqrt(var)
+        negative = group_sums(users, (x < 0).astype(np.float64), p.n_users)
+        stats[f"img_negshare:{situation}"] = _safe_div(negative, count)
+        ordered = sorted_within_groups(x, n)
+        for name, q in levels.items():
+            pos = q * (n - 1)
+            lo = np.floor(pos).astype(np.int64)
+            hi = np.minimum(lo + 1, n - 1)
+            below, above = ordered[starts + lo], ordered[starts + hi]
+            column = np.zeros(p.n_users)
+            column[present] = below + (pos - lo) * (above - below)
+            stats[f"{name}:{situation}"] = column
+    return stats
 
 
 def _area(p: Profiles, config: FeatureConfig) -> dict[str, np.ndarray]:
-    has_box = ~np.isnan(p.area)
-    area = np.where(has_box, p.area, 0.0)
-    mean_area = _safe_div(p.user_sum(area), p.user_sum(has_box.astype(np.float64)))
+    """Mean box area, and rating x confidence x box area summed (detections without a box
+    add nothing)."""
+    weighted = p.concept_block(p.user_concept_reduce(np.add, p.pair_area_conf_sum)) @ p.ratings
     return {
-        "box_area_mean": mean_area,
-        **_weighted(p, "area", p.det_ratings * (p.conf * area)[:, None]),
+        "box_area_mean": _safe_div(p.user_area_sum, p.user_boxes),
+        **_sum_and_mean(p, "area", weighted),
     }
 
 
