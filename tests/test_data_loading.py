@@ -127,7 +127,7 @@ CASES = [
     ("challenge", "wrong_type_ratings", (), "class_scores.json", "concept 'VC3'",
      "expected an object of situation values (a JSON object), got an array"),
     ("challenge", None, ("class_scores.json",), "class_scores.json", "",
-     "file not found: the challenge layout needs the concept ratings"),
+     "file not found: the challenge layout needs the concept ratings next to predictions_train"),
     ("challenge", "user_in_two_splits", (), "predictions_test.json", "user 'u2'",
      "user is in two splits, 'train' and 'test'"),
     ("challenge", "label_without_user", (), "gt_train.json", "user 'u9'",

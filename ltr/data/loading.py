@@ -17,7 +17,8 @@ LAYOUTS = (
 
 def _half_layout_error(root: Path) -> DataError | None:
     """The error for a folder holding one part of a layout but not the rest, if it is one."""
-    predictions = sorted(p.name for p in root.glob("predictions_*.json"))
+    known = [f"predictions_{s}.json" for s in SPLITS if (root / f"predictions_{s}.json").is_file()]
+    predictions = known or sorted(p.name for p in root.glob("predictions_*.json"))
     if predictions and not (root / RATINGS_FILE).is_file():
         return DataError(
             root / RATINGS_FILE,
