@@ -95,7 +95,7 @@ def assert_same(fast: FeatureMatrix, slow: FeatureMatrix) -> None:
 
 # ------------------------------------------------------------------ hand-computed values
 def test_hand_computed_values_of_a_tiny_profile() -> None:
-    m = featurize(tiny(), "train")
+    m = featurize(tiny(), "train", FeatureConfig(thresholds=(0.0, 0.5)))
     assert list(m.users) == ["u1", "u2", "u3"]
     # u1: images i1 (a .9, a .5, b .4), i2 (b .8), i3 (nothing detected)
     expected = {
@@ -329,7 +329,7 @@ def test_select_reindex_frame_and_for_situation() -> None:
 
     acc, wait = full.for_situation("acc"), full.for_situation("wait")
     assert list(acc.columns["name"]) == list(wait.columns["name"])
-    assert "base@0.5" in set(acc.columns["name"]) and "freq:a" in set(acc.columns["name"])
+    assert "base@0.4" in set(acc.columns["name"]) and "freq:a" in set(acc.columns["name"])
     assert np.array_equal(acc.column("conf_sum"), full.column("conf_sum:acc"))
     assert np.array_equal(wait.column("conf_sum"), full.column("conf_sum:wait"))
     assert set(acc.columns["situation"].dropna()) == {"acc"}
