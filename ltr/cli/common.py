@@ -8,6 +8,7 @@ from typing import TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from ltr.errors import LtrError
 
@@ -26,7 +27,7 @@ def handle_errors(func: F) -> F:
             return func(*args, **kwargs)
         except LtrError as error:
             err_console.print(
-                f"[bold red]error:[/] {error}", markup=True, highlight=False, soft_wrap=True
+                f"[bold red]error:[/] {escape(str(error))}", markup=True, highlight=False, soft_wrap=True
             )
             raise typer.Exit(code=1) from None
 
