@@ -314,6 +314,8 @@ def test_select_reindex_frame_and_for_situation() -> None:
     assert picked.families == ("size", "base") == only.families
     assert picked.to_frame().equals(only.to_frame())
     assert full.select().shape == full.shape
+    nothing = featurize(tiny(), "train", FeatureConfig(families=()))
+    assert nothing.shape == (3, 0) and nothing.to_frame().index.tolist() == ["u1", "u2", "u3"]
     with pytest.raises(LtrError, match="unknown feature family 'nope'"):
         full.select(["nope"])
 

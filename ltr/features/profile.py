@@ -491,6 +491,7 @@ def featurize(
         if FAMILIES[family][0] == "concept":
             assert names == [f"{family}:{c}" for c in concepts]
         blocks.append(_family_block(family, result, names, len(users)))
+    del profiles  # free the grouped arrays before the blocks are copied together
     values = (
         sp.hstack(blocks, format="csr", dtype=np.float64)
         if blocks
