@@ -1,0 +1,59 @@
+"""`ltr data synth`: write the embedded synthetic data set, so ltr runs with no download."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from ltr.cli.common import console, handle_errors
+from ltr.data.synthetic import MIN_USERS, TRUTH_FILE, write_synthetic
+
+
+def register(data_app: typer.Typer) -> None:
+    """Add `synth` to the `ltr data` command group."""
+    data_app.command("synth")(synth)
+
+
+@handle_errors
+def synth(
+    out_dir: Annotated[
+        Path,
+        typer.Argument(
+            help="Folder to write (created; must be empty or hold an earlier synthetic set).",
+            show_default=False,
+        ),
+    ],
+    users: Annotated[
+        int,
+        typer.Option("--users", min=MIN_USERS, help="Number of profiles (60/20/20 % splits)."),
+    ] = 1000,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed.")] = 0,
+) -> None:
+    """Generate a synthetic data set in the challenge layout (like aware2023).
+
+    Train and val get labels, test labels are withheld (like the real data).
+    The noise-free labels and the noise ceiling go to synthetic_truth.json.
+    """
+    data = write_synthetic(out_dir, n_users=users, seed=seed)
+    dataset = data.dataset
+    table = Table(title_justify="left")
+    for name in ("split", "users", "images", "detections", "labels", "noise ceiling"):
+        table.add_column(name, justify="left" if name in ("split", "labels") else "right")
+    for split in dataset.splits:
+        table.add_row(
+            escape(split),
+            f"{len(dataset.split_users(split)):,}",
+            f"{int((dataset.images['split'] == split).sum()):,}",
+            f"{int((dataset.detections['split'] == split).sum()):,}",
+            "yes" if dataset.has_labels(split) else "withheld",
+            f"{data.noise_ceiling[split]['mean']:.3f}",
+        )
+    say = functools.partial(console.print, highlight=False, soft_wrap=True)
+    say(f"[bold]Synthetic data set[/] (seed {seed}) written to {escape(str(out_dir))}")
+    console.print(table)
+    say(f"Noise-free labels and generator parameters: {escape(str(out_dir / TRUTH_FILE))}")
