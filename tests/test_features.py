@@ -337,6 +337,19 @@ def test_select_reindex_frame_and_for_situation() -> None:
     assert set(acc.columns["situation"].dropna()) == {"acc"}
 
 
+def test_take_rows_and_config_round_trip_through_json() -> None:
+    full = featurize(tiny(), "train")
+    picked = full.take([2, 0])
+    assert list(picked.users) == ["u3", "u1"]
+    assert np.array_equal(picked.dense(), full.reindex(["u3", "u1"]).dense())
+    config = FeatureConfig(thresholds=(0.2,), focal_gamma=2.0, families=("base", "conf"))
+    back = FeatureConfig.from_dict(json.loads(json.dumps(config.to_dict())))
+    assert back == config
+    assert FeatureConfig.from_dict(FeatureConfig().to_dict()) == FeatureConfig()
+    with pytest.raises(LtrError, match="unknown feature setting"):
+        FeatureConfig.from_dict({"gamma": 1.0})
+
+
 def test_config_is_validated() -> None:
     with pytest.raises(LtrError, match="unknown feature family"):
         FeatureConfig(families=("conf", "bogus"))

@@ -84,6 +84,28 @@ class FeatureConfig:
         if not self.focal_gamma >= 0.0:
             raise LtrError(f"focal gamma must be >= 0, got {self.focal_gamma}")
 
+    def to_dict(self) -> dict[str, object]:
+        """JSON-friendly form, stored with saved models so prediction featurises the same way."""
+        return {
+            "thresholds": list(self.thresholds),
+            "focal_k_factor": self.focal_k_factor,
+            "focal_gamma": self.focal_gamma,
+            "quantiles": list(self.quantiles),
+            "families": None if self.families is None else list(self.families),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> FeatureConfig:
+        known = {"thresholds", "focal_k_factor", "focal_gamma", "quantiles", "families"}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise LtrError(f"unknown feature setting(s) {', '.join(unknown)}")
+        values = dict(data)
+        for key in ("thresholds", "quantiles", "families"):
+            if values.get(key) is not None:
+                values[key] = tuple(values[key])
+        return cls(**values)
+
     def wants(self, family: str) -> bool:
         return self.families is None or family in self.families
 

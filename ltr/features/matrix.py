@@ -123,6 +123,11 @@ class FeatureMatrix:
             raise LtrError(f"{len(missing)} user(s) have no features: {listing}")
         return FeatureMatrix(users=wanted, values=self.values[positions], columns=self.columns)
 
+    def take(self, rows: np.ndarray | Sequence[int]) -> FeatureMatrix:
+        """Rows at integer positions `rows`, in that order (cross-validation folds)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        return FeatureMatrix(users=self.users[rows], values=self.values[rows], columns=self.columns)
+
     # ---------------------------------------------------------------------------- exports
     def dense(self) -> np.ndarray:
         """Dense ``users x features`` array (small data only)."""
