@@ -3,8 +3,21 @@
 `generate_synthetic` draws a "world" (concept ratings, lifestyle topics, the appeal model) from
 the seed alone, then profiles, detections and labels from it, in the same shape as the real
 challenge data (`aware2023`) and calibrated to its published facts (see /work/shared/DATA.md).
-The labels follow a documented generative model (README, "Synthetic data") with structure that
-a weighted sum of ratings only partly captures, so better models have something to find.
+The labels follow a documented generative model with structure that a weighted sum of ratings
+only partly captures, so better models have something to find. Per user and situation, the
+clean appeal is a weighted sum of standardised parts (weights: `APPEAL_WEIGHTS`):
+
+* ratings: tanh of the standardised mean per-image sum of the ratings of the concepts shown
+  (saturating: a very "good" profile is not much better than a good one);
+* three key concepts whose presence (share of images showing them) moves the appeal regardless
+  of their rating; the first one acts *against* its rating;
+* one pair of concepts that matters only when both are in the profile;
+* profile size (a mild effect of the number of images);
+* an overall impression shared between situations (correlated like the real labels), partly
+  visible in the photos (the user's lifestyle topics), partly hidden.
+
+The result is scaled to sd `CLEAN_SD`; a label is the mean of `N_ANNOTATORS` judgements with
+heavy-tailed errors, correlated across situations (one annotator judges all four).
 
 Everything is vectorised numpy and deterministic by seed: 100,000 users generate in seconds.
 """
