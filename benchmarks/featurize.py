@@ -4,7 +4,8 @@
     python benchmarks/featurize.py --sizes 2000 --reference-sizes 2000   # quick run
 
 Every measurement runs in a fresh subprocess, so peak memory is that of one case only:
-- ``time``: best wall time of `--repeats` calls of `featurize` on the whole data set (all splits);
+- ``time``: best wall time of `--repeats` calls of `featurize` on the whole data set (all splits),
+  and the best CPU time (less sensitive to other processes on a shared machine);
 - ``peak MiB``: tracemalloc peak during one call (numpy/scipy buffers are traced), and the growth
   of the process's max RSS over the call (``rss MiB``; 0 when loading the data peaked higher);
 - ``reference``: one call of the plain Python loop (`ltr.features.reference`), measured where
@@ -60,14 +61,15 @@ def worker(spec: str, impl: str, repeats: int, seed: int) -> dict[str, Any]:
     dataset = _load(spec, seed)
     gc.collect()
     rss_before = _maxrss_mib()
-    times = []
+    times, cpu_times = [], []
     matrix = None
     for _ in range(repeats):
         matrix = None
         gc.collect()
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         matrix = run(dataset, None)
         times.append(time.perf_counter() - start)
+        cpu_times.append(time.process_time() - cpu_start)
     rss_growth = max(_maxrss_mib() - rss_before, 0.0)
     result: dict[str, Any] = {
         "data": spec,
@@ -80,6 +82,8 @@ def worker(spec: str, impl: str, repeats: int, seed: int) -> dict[str, Any]:
         "sparse_mib": (matrix.values.data.nbytes + matrix.values.indices.nbytes) / 2**20,
         "seconds": min(times),
         "all_seconds": times,
+        "cpu_seconds": min(cpu_times),
+        "load_average": os.getloadavg()[0],
         "rss_growth_mib": rss_growth,
     }
     if impl == "vectorised":  # the loop's dicts would make tracemalloc itself the bottleneck
@@ -108,9 +112,9 @@ def _label(spec: str) -> str:
 
 def table(rows: list[dict[str, Any]]) -> str:
     header = (
-        "| data | users | detections | features | time (s) | peak MiB (traced) | rss MiB "
-        "| reference loop (s) | speed-up |\n"
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        "| data | users | detections | features | time (s) | CPU (s) | peak MiB (traced) "
+        "| rss MiB | reference loop (s) | speed-up |\n"
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     )
     lines = [header]
     for row in rows:
@@ -123,7 +127,8 @@ def table(rows: list[dict[str, Any]]) -> str:
             ratio_cell = f"{ref['seconds'] / fast['seconds']:.0f}x{mark}"
         lines.append(
             f"| {_label(fast['data'])} | {fast['users']:,} | {fast['detections']:,} "
-            f"| {fast['features']:,} | {fast['seconds']:.2f} | {fast['traced_peak_mib']:.0f} "
+            f"| {fast['features']:,} | {fast['seconds']:.2f} | {fast['cpu_seconds']:.2f} "
+            f"| {fast['traced_peak_mib']:.0f} "
             f"| {fast['rss_growth_mib']:.0f} | {ref_cell} | {ratio_cell} |"
         )
     return "\n".join(lines)
@@ -187,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
             "python": platform.python_version(),
         },
         "versions": _versions(),
+        "load_average_1min": os.getloadavg()[0],
         "rows": rows,
         "table": table(rows),
     }
