@@ -39,7 +39,7 @@ class FeatureMatrix:
     def __post_init__(self) -> None:
         users = pd.Index(self.users, name="user")
         values = self.values
-        if not sp.issparse(values) or values.format != "csr" or values.dtype != np.float64:
+        if not isinstance(values, sp.csr_matrix) or values.dtype != np.float64:
             values = sp.csr_matrix(values, dtype=np.float64)
         columns = self.columns.reset_index(drop=True)
         missing = [c for c in COLUMN_FIELDS if c not in columns.columns]
