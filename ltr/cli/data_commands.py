@@ -30,7 +30,10 @@ def _data() -> None:
 
 
 def register(app: typer.Typer) -> None:
-    """Add the `data` command group to `app`."""
+    """Add the `data` command group (check, synth) to `app`."""
+    from ltr.cli import synth_commands
+
+    synth_commands.register(data_app)
     app.add_typer(data_app, name="data")
 
 
