@@ -145,8 +145,13 @@ def test_hand_computed_values_of_a_tiny_profile() -> None:
     assert value(gamma2, "u1", "focal_sum:acc") == pytest.approx(focal2, abs=1e-12)
 
 
-def test_quantiles_follow_numpy_on_per_image_scores(aware2023: Path) -> None:
-    dataset = load_dataset(aware2023)
+def synthetic(n_users: int, seed: int) -> Dataset:
+    generate_synthetic = pytest.importorskip("ltr.data.synthetic").generate_synthetic
+    return generate_synthetic(n_users, seed=seed).dataset
+
+
+def test_quantiles_follow_numpy_on_per_image_scores() -> None:
+    dataset = synthetic(300, seed=5)
     m = featurize(dataset, "val", FeatureConfig(quantiles=(0.1, 0.5, 0.9), families=("dist",)))
     det = dataset.split_detections("val")
     rating = det["concept"].map(dataset.ratings["it"]).fillna(0.0)
@@ -269,8 +274,7 @@ def test_reference_matches_on_lervup2021(lervup2021: Path) -> None:
 
 
 def test_reference_matches_on_synthetic_data() -> None:
-    generate_synthetic = pytest.importorskip("ltr.data.synthetic").generate_synthetic
-    dataset = generate_synthetic(300, seed=3).dataset
+    dataset = synthetic(300, seed=3)
     assert_same(featurize(dataset, None), featurize_reference(dataset, None))
 
 
@@ -291,8 +295,8 @@ def test_real_data_shapes_and_columns(aware2023: Path, lervup2021: Path) -> None
     assert {"balloon", "football"} <= set(train.columns["concept"].dropna())
 
 
-def test_a_users_features_do_not_depend_on_the_other_users(aware2023: Path) -> None:
-    dataset = load_dataset(aware2023)
+def test_a_users_features_do_not_depend_on_the_other_users() -> None:
+    dataset = synthetic(300, seed=2)
     everyone = featurize(dataset, None)
     val = featurize(dataset, "val")
     assert np.array_equal(everyone.reindex(val.users).dense(), val.dense())
@@ -300,8 +304,7 @@ def test_a_users_features_do_not_depend_on_the_other_users(aware2023: Path) -> N
 
 # ----------------------------------------------------------------------- matrix helpers
 def test_matrix_is_sparse_float64_csr() -> None:
-    generate_synthetic = pytest.importorskip("ltr.data.synthetic").generate_synthetic
-    m = featurize(generate_synthetic(200, seed=1).dataset, "train")
+    m = featurize(synthetic(200, seed=1), "train")
     assert isinstance(m.values, sp.csr_matrix) and m.values.dtype == np.float64
     concept_part = m.values[:, m.columns["concept"].notna().to_numpy()]
     assert concept_part.nnz < 0.2 * concept_part.shape[0] * concept_part.shape[1]
