@@ -118,7 +118,9 @@ def float_strings(values: np.ndarray) -> pa.Array:
     if not odd.any():
         return text
     # Odd values repeat a lot (0.0 and 1.0 box corners): format each distinct one once.
-    codes, distinct = pd.factorize(values[odd])
+    # Factorise the bit patterns, not the floats: -0.0 == 0.0 but repr tells them apart.
+    codes, distinct_bits = pd.factorize(values[odd].view(np.int64))
+    distinct = np.asarray(distinct_bits, dtype=np.int64).view(np.float64)
     formatted = pa.array([repr(v) for v in distinct.tolist()], type=pa.string())
     rows = np.flatnonzero(odd)
     text = (
