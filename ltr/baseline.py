@@ -166,6 +166,21 @@ def _best(means: np.ndarray) -> int | None:
     return int(np.flatnonzero(finite & (means >= best - TIE_TOLERANCE))[0])
 
 
+def choose_threshold(candidates: dict[float, np.ndarray], labels: np.ndarray) -> float:
+    """The threshold whose (users x 4) BASE scores have the best mean Pearson with `labels`.
+
+    The same rule as `fit_base_threshold` (ties to the lowest threshold), for callers that
+    already hold the scores, such as the BASE model reading featuriser columns.
+    """
+    thresholds = np.array(sorted(candidates), dtype=float)
+    scores = np.stack([candidates[t] for t in thresholds])
+    means = pearson_columns(scores, np.asarray(labels, dtype=float)[None], axis=1).mean(axis=1)
+    best = _best(means)
+    if best is None:
+        raise LtrError("no BASE threshold gives a defined correlation on these users")
+    return float(thresholds[best])
+
+
 def threshold_table(
     dataset: Dataset, split: str = "train", grid: Sequence[float] = DEFAULT_GRID
 ) -> pd.DataFrame:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from ltr import __version__
-from ltr.cli import data_commands, evaluation_commands, feature_commands
+from ltr.cli import data_commands, evaluation_commands, feature_commands, model_commands
 
 app = typer.Typer(
     name="ltr",
@@ -16,7 +16,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for module in (data_commands, feature_commands, evaluation_commands):
+for module in (data_commands, feature_commands, evaluation_commands, model_commands):
     module.register(app)
 
 

@@ -1,0 +1,179 @@
+"""`ltr cv`, `ltr train`, `ltr predict` and `ltr quickstart`: thin wrappers over ltr.workflow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from ltr.cli.common import console, handle_errors
+from ltr.cv import CVResult
+from ltr.data import load_dataset
+from ltr.fileio import write_json_atomic
+from ltr.models import COMPARE, PRESETS, preset
+from ltr.situations import SITUATIONS
+from ltr.workflow import (
+    SUBMISSIONS_DIR,
+    cross_validate_models,
+    cv_report,
+    resolve_spec,
+    train_model,
+    training_set,
+    write_submission,
+)
+
+MODEL_HELP = f"Model preset: {', '.join(PRESETS)}."
+PARAMS_HELP = (
+    "JSON file with a whole model spec (has a 'learner' field) or overrides of the preset, "
+    'e.g. {"params": {"max_depth": 4}, "families": ["freq", "conf"]}.'
+)
+
+
+def cv_table(results: list[CVResult], title: str) -> Table:
+    """Per-situation and mean Pearson (mean +- std over folds) of each model."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("model")
+    for situation in SITUATIONS:
+        table.add_column(situation, justify="right")
+    table.add_column("mean Pearson", justify="right")
+    table.add_column("seconds", justify="right")
+    for result in results:
+        cells = [
+            f"{m:.3f} ± {s:.3f}"
+            for m, s in zip(result.per_situation, result.per_situation_std, strict=True)
+        ]
+        table.add_row(
+            result.name,
+            *cells,
+            f"[bold]{result.mean:.4f}[/] ± {result.std:.3f}",
+            f"{result.seconds:.1f}",
+        )
+    return table
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("cv")
+    @handle_errors
+    def cv_command(
+        data_dir: Path = typer.Argument(..., help="Data folder (either layout)."),
+        model: str = typer.Option("default", "--model", "-m", help=MODEL_HELP),
+        params: Path | None = typer.Option(None, "--params", help=PARAMS_HELP),
+        folds: int = typer.Option(5, "--folds", "-k", min=2, help="K of repeated K-fold."),
+        repeats: int = typer.Option(3, "--repeats", "-r", min=1, help="Repeats of K-fold."),
+        seed: int = typer.Option(0, "--seed", help="Seed of the folds (and of the models)."),
+        compare: bool = typer.Option(
+            False, "--compare", help=f"Cross-validate several models: {', '.join(COMPARE)}."
+        ),
+        models: str | None = typer.Option(
+            None, "--models", help="With --compare: comma-separated presets to compare instead."
+        ),
+        split: str = typer.Option("train", "--split", help="Labelled split to cross-validate."),
+        report: Path = typer.Option(
+            Path("reports/cv.json"), "--report", help="Where to write the JSON report."
+        ),
+        threads: int = typer.Option(1, "--threads", min=1, help="Threads per learner."),
+    ) -> None:
+        """Repeated K-fold cross-validation on the training users (features computed once)."""
+        dataset = load_dataset(data_dir)
+        data = training_set(dataset, split)
+        if compare:
+            names = [n.strip() for n in models.split(",")] if models else list(COMPARE)
+            specs = {name: preset(name).with_seed(seed) for name in names}
+        else:
+            specs = {
+                model if params is None else f"{model}+{params.name}": resolve_spec(
+                    model, params
+                ).with_seed(seed)
+            }
+        console.print(
+            f"{dataset.name} {split}: {len(data.features.users)} users, "
+            f"{data.features.shape[1]} features; {folds}-fold x {repeats} repeats, seed {seed}"
+        )
+        with console.status("cross-validating") as status:
+            results = cross_validate_models(
+                data,
+                specs,
+                folds=folds,
+                repeats=repeats,
+                seed=seed,
+                threads=threads,
+                progress=lambda name: status.update(f"cross-validating {name}"),
+            )
+        console.print(cv_table(results, f"Pearson, {folds}-fold x {repeats} ({dataset.name})"))
+        write_json_atomic(report, cv_report(results, data))
+        console.print(f"report: {report}")
+
+    @app.command("train")
+    @handle_errors
+    def train_command(
+        data_dir: Path = typer.Argument(..., help="Data folder (either layout)."),
+        model_dir: Path = typer.Option(..., "--model-dir", "-o", help="Where to save the model."),
+        model: str = typer.Option("default", "--model", "-m", help=MODEL_HELP),
+        params: Path | None = typer.Option(None, "--params", help=PARAMS_HELP),
+        seed: int = typer.Option(0, "--seed", help="Seed of the model."),
+        cv_folds: int = typer.Option(
+            0, "--cv-folds", min=0, help="Also cross-validate (K folds x 1) and store the figures."
+        ),
+        threads: int = typer.Option(1, "--threads", min=1, help="Threads per learner."),
+    ) -> None:
+        """Train a model on split 'train' and save it (native files + schema + fingerprints)."""
+        dataset = load_dataset(data_dir)
+        data = training_set(dataset, "train")
+        spec = resolve_spec(model, params).with_seed(seed)
+        cv = None
+        if cv_folds:
+            with console.status("cross-validating"):
+                (result,) = cross_validate_models(
+                    data, {model: spec}, folds=cv_folds, repeats=1, seed=seed, threads=threads
+                )
+            cv = result.to_dict()
+            console.print(cv_table([result], f"Pearson, {cv_folds}-fold ({dataset.name})"))
+        with console.status(f"training {model}"):
+            trained = train_model(data, spec, model_dir, cv=cv, threads=threads)
+        console.print(
+            f"trained {model} on {len(data.features.users)} users of {dataset.name} train; "
+            f"saved to {model_dir} ({len(trained.manifest['files'])} files)"
+        )
+
+    @app.command("predict")
+    @handle_errors
+    def predict_command(
+        model_dir: Path = typer.Argument(..., help="A model directory from `ltr train`."),
+        data_dir: Path = typer.Argument(..., help="Data folder holding the split to score."),
+        split: str = typer.Option(..., "--split", "-s", help="Split to score (e.g. val, test)."),
+        out: Path | None = typer.Option(
+            None,
+            "--out",
+            help="Run file: .json (challenge format) or .csv. "
+            f"Default: {SUBMISSIONS_DIR}/<data>-<split>.json",
+        ),
+        threads: int = typer.Option(1, "--threads", min=1, help="Threads per learner."),
+    ) -> None:
+        """Score every user of a split and write a validated submission file."""
+        from ltr.models.persistence import load_trained
+
+        trained = load_trained(model_dir, threads=threads)
+        dataset = load_dataset(data_dir)
+        scores = trained.predict(dataset, split)
+        path = out or SUBMISSIONS_DIR / f"{dataset.name}-{split}.json"
+        write_submission(scores, path, dataset, split)
+        console.print(f"wrote {path} ({len(scores)} users of {dataset.name} {split})")
+
+    @app.command("quickstart")
+    @handle_errors
+    def quickstart_command(
+        workdir: Path = typer.Option(
+            Path("quickstart"), "--workdir", help="Folder for the synthetic data and the model."
+        ),
+        users: int = typer.Option(1000, "--users", min=10, help="Synthetic users."),
+        seed: int = typer.Option(0, "--seed", help="Seed of the data, folds and models."),
+        submissions: Path = typer.Option(
+            SUBMISSIONS_DIR, "--submissions", help="Where to write the submission files."
+        ),
+    ) -> None:
+        """The whole job on embedded synthetic data: generate, cross-validate, train, predict,
+        write submissions, and compare with BASE on the validation split."""
+        from ltr.quickstart import run_quickstart
+
+        run_quickstart(workdir, users=users, seed=seed, submissions=submissions, console=console)

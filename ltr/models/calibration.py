@@ -1,0 +1,70 @@
+"""Output calibration: Pearson rewards linear agreement with the labels, not only the order.
+
+- ``none``: raw scores.
+- ``normal``: scores -> ranks within the scored batch -> standard normal quantiles. Removes
+  outlying scores that would dominate a Pearson correlation; depends on the batch (a challenge
+  run scores a whole split at once).
+- ``linear``: a least-squares line from out-of-fold scores to the training labels. It leaves the
+  Pearson correlation unchanged (an affine map) but puts scores on the label scale, which makes
+  them readable as appeal scores.
+- ``isotonic``: a monotone fit from out-of-fold scores to the training labels (scikit-learn);
+  can straighten a curved score-label relation, which Pearson rewards.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.stats import norm, rankdata
+
+from ltr.errors import LtrError
+
+
+def normal_scores(scores: np.ndarray) -> np.ndarray:
+    """Column-wise ranks mapped to standard normal quantiles (ties share their mean rank)."""
+    scores = np.asarray(scores, dtype=float)
+    n = scores.shape[0]
+    ranks = rankdata(scores, axis=0)
+    return norm.ppf((ranks - 0.5) / n)
+
+
+class Calibrator:
+    """One monotone map per situation column, fitted on out-of-fold scores."""
+
+    def __init__(self, method: str) -> None:
+        if method not in ("linear", "isotonic"):
+            raise LtrError(f"calibration {method!r} is not fitted (use linear or isotonic)")
+        self.method = method
+
+    def fit(self, scores: np.ndarray, labels: np.ndarray) -> Calibrator:
+        self.maps_: list[tuple[np.ndarray, np.ndarray]] = []
+        for j in range(scores.shape[1]):
+            x, y = scores[:, j], labels[:, j]
+            if self.method == "linear":
+                slope, intercept = np.polyfit(x, y, 1) if np.ptp(x) > 0 else (0.0, y.mean())
+                grid = np.array([x.min(), x.max()]) if np.ptp(x) > 0 else np.array([x[0], x[0]])
+                self.maps_.append((grid, slope * grid + intercept))
+            else:
+                from sklearn.isotonic import IsotonicRegression
+
+                iso = IsotonicRegression(out_of_bounds="clip").fit(x, y)
+                self.maps_.append((iso.X_thresholds_.copy(), iso.y_thresholds_.copy()))
+        return self
+
+    def transform(self, scores: np.ndarray) -> np.ndarray:
+        out = np.empty_like(scores, dtype=float)
+        for j, (grid, values) in enumerate(self.maps_):
+            if self.method == "linear" and grid[1] > grid[0]:
+                slope = (values[1] - values[0]) / (grid[1] - grid[0])
+                out[:, j] = values[0] + slope * (scores[:, j] - grid[0])  # extrapolates
+            else:
+                out[:, j] = np.interp(scores[:, j], grid, values)
+        return out
+
+    def to_dict(self) -> dict:
+        return {"method": self.method, "maps": [[g.tolist(), v.tolist()] for g, v in self.maps_]}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Calibrator:
+        calibrator = cls(data["method"])
+        calibrator.maps_ = [(np.asarray(g, float), np.asarray(v, float)) for g, v in data["maps"]]
+        return calibrator

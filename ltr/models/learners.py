@@ -1,0 +1,303 @@
+"""Back-ends: one scoring function from feature rows to scores, trained on one or more queries.
+
+A learner sees plain arrays. Which rows form a query, which features a situation gets and how
+labels become relevance grades is decided by the formulation (`ltr.models.formulation`).
+Every learner saves itself in its native, inspectable format (LightGBM text, XGBoost JSON,
+ridge coefficients as JSON) -- never pickle.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ltr.fileio import write_json_atomic, write_text_atomic
+
+
+def relevance_grades(labels: np.ndarray, n_grades: int) -> np.ndarray:
+    """Integer grades 0..n_grades-1 from continuous labels by quantile bins.
+
+    NDCG-type objectives need graded relevance; quantiles make the grades balanced whatever the
+    label scale. Ties stay in one bin.
+    """
+    labels = np.asarray(labels, dtype=float)
+    if n_grades < 2:
+        raise ValueError("n_grades must be >= 2")
+    edges = np.quantile(labels, np.linspace(0, 1, n_grades + 1)[1:-1])
+    return np.searchsorted(edges, labels, side="right").astype(np.int32)
+
+
+def group_sizes(query_ids: np.ndarray) -> np.ndarray:
+    """Sizes of consecutive runs of equal query ids (rows must be sorted by query)."""
+    query_ids = np.asarray(query_ids)
+    if query_ids.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    starts = np.flatnonzero(np.r_[True, query_ids[1:] != query_ids[:-1]])
+    return np.diff(np.r_[starts, query_ids.size])
+
+
+class Learner(ABC):
+    """Hyper-parameters in `__init__`, learned state (trailing underscore) set by `fit`."""
+
+    #: Registry key, e.g. "lgbm-lambdarank".
+    key: ClassVar[str]
+    #: Whether `fit` needs integer relevance grades (NDCG-type objectives).
+    needs_grades: ClassVar[bool] = False
+    #: Whether the objective uses query groups at all (ranking) or ignores them (regression).
+    uses_queries: ClassVar[bool] = False
+    #: File suffix of the native model file.
+    suffix: ClassVar[str] = ".json"
+
+    def __init__(self, params: dict[str, Any] | None = None, seed: int = 0, threads: int = 1):
+        self.params = dict(params or {})
+        self.seed = seed
+        self.threads = threads
+
+    @abstractmethod
+    def fit(
+        self, X: np.ndarray, y: np.ndarray, query_ids: np.ndarray, blocks: np.ndarray | None = None
+    ) -> Learner:
+        """Train on rows `X` with targets `y` (grades if `needs_grades`), sorted by `query_ids`.
+
+        `blocks` gives each column a block id (-1 = a block of its own): the columns of one
+        per-concept family, for learners that scale features (ridge).
+        """
+
+    @abstractmethod
+    def predict(self, X: np.ndarray) -> np.ndarray: ...
+
+    @abstractmethod
+    def save(self, path: Path) -> None:
+        """Write the native model file to `path` (atomically)."""
+
+    @abstractmethod
+    def load(self, path: Path) -> Learner: ...
+
+
+class LightGBMLearner(Learner):
+    """LightGBM through its native `train` API (native parameter names, text model files)."""
+
+    suffix = ".txt"
+    objective: ClassVar[str]
+    defaults: ClassVar[dict[str, Any]] = {
+        "learning_rate": 0.03,
+        "num_leaves": 7,
+        "max_depth": 3,
+        "min_data_in_leaf": 20,
+        "feature_fraction": 0.5,
+        "bagging_fraction": 0.8,
+        "bagging_freq": 1,
+        "lambda_l2": 1.0,
+        "num_boost_round": 300,
+    }
+
+    def _train_params(self) -> tuple[dict[str, Any], int]:
+        params = {**self.defaults, **self.params}
+        rounds = int(params.pop("num_boost_round"))
+        params.update(
+            objective=self.objective,
+            seed=self.seed,
+            num_threads=self.threads,
+            deterministic=True,
+            force_col_wise=True,
+            verbosity=-1,
+        )
+        return params, rounds
+
+    def fit(
+        self, X: np.ndarray, y: np.ndarray, query_ids: np.ndarray, blocks: np.ndarray | None = None
+    ) -> LightGBMLearner:
+        import lightgbm as lgb
+
+        params, rounds = self._train_params()
+        group = group_sizes(query_ids) if self.uses_queries else None
+        data = lgb.Dataset(X, label=y, group=group, params={"verbosity": -1})
+        self.booster_ = lgb.train(params, data, num_boost_round=rounds)
+        return self
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return self.booster_.predict(X, num_threads=self.threads)
+
+    def save(self, path: Path) -> None:
+        write_text_atomic(path, self.booster_.model_to_string())
+
+    def load(self, path: Path) -> LightGBMLearner:
+        import lightgbm as lgb
+
+        self.booster_ = lgb.Booster(model_file=str(path))
+        return self
+
+
+class LightGBMLambdaRank(LightGBMLearner):
+    """LambdaMART: gradient-boosted trees with the lambdarank (NDCG) objective."""
+
+    key = "lgbm-lambdarank"
+    objective = "lambdarank"
+    needs_grades = True
+    uses_queries = True
+    # Pearson is about the whole order, so every pair counts: truncate far below nothing.
+    defaults = {**LightGBMLearner.defaults, "lambdarank_truncation_level": 10_000}
+
+
+class LightGBMRegression(LightGBMLearner):
+    key = "lgbm-regression"
+    objective = "regression"
+
+
+class XGBoostLearner(Learner):
+    """XGBoost through its native `train` API (native parameter names, JSON model files)."""
+
+    suffix = ".json"
+    objective: ClassVar[str]
+    defaults: ClassVar[dict[str, Any]] = {
+        "eta": 0.03,
+        "max_depth": 3,
+        "min_child_weight": 5.0,
+        "subsample": 0.8,
+        "colsample_bytree": 0.5,
+        "lambda": 1.0,
+        "num_boost_round": 300,
+    }
+
+    def _train_params(self) -> tuple[dict[str, Any], int]:
+        params = {**self.defaults, **self.params}
+        rounds = int(params.pop("num_boost_round"))
+        params.update(
+            objective=self.objective, seed=self.seed, nthread=self.threads, tree_method="hist"
+        )
+        return params, rounds
+
+    def fit(
+        self, X: np.ndarray, y: np.ndarray, query_ids: np.ndarray, blocks: np.ndarray | None = None
+    ) -> XGBoostLearner:
+        import xgboost as xgb
+
+        params, rounds = self._train_params()
+        data = xgb.DMatrix(X, label=y, nthread=self.threads)
+        if self.uses_queries:
+            data.set_group(group_sizes(query_ids))
+        self.booster_ = xgb.train(params, data, num_boost_round=rounds)
+        return self
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        import xgboost as xgb
+
+        return self.booster_.predict(xgb.DMatrix(X, nthread=self.threads))
+
+    def save(self, path: Path) -> None:
+        write_text_atomic(path, self.booster_.save_raw(raw_format="json").decode("utf-8"))
+
+    def load(self, path: Path) -> XGBoostLearner:
+        import xgboost as xgb
+
+        self.booster_ = xgb.Booster(params={"nthread": self.threads}, model_file=str(path))
+        return self
+
+
+class XGBoostPairwise(XGBoostLearner):
+    key = "xgb-pairwise"
+    objective = "rank:pairwise"
+    uses_queries = True
+
+
+class XGBoostNDCG(XGBoostLearner):
+    key = "xgb-ndcg"
+    objective = "rank:ndcg"
+    needs_grades = True
+    uses_queries = True
+
+
+class XGBoostRegression(XGBoostLearner):
+    key = "xgb-regression"
+    objective = "reg:squarederror"
+
+
+def block_scales(std: np.ndarray, blocks: np.ndarray | None) -> np.ndarray:
+    """Column scales: each column's own spread, except that the columns of one block share the
+    mean spread of the block.
+
+    Per-column standardisation blows rare concepts up to the weight of common ones, and ridge
+    then spends its budget on noise; one common scale per concept block keeps the block's
+    columns in proportion (+0.03 CV Pearson on both real data sets).
+    """
+    scale = std.copy()
+    if blocks is not None:
+        for block in np.unique(blocks[blocks >= 0]):
+            members = blocks == block
+            spread = std[members]
+            spread = spread[spread > 0]
+            scale[members] = spread.mean() if spread.size else 1.0
+    return np.where(scale > 0, scale, 1.0)
+
+
+class RidgeLearner(Learner):
+    """Ridge regression on centred, (block-)scaled features: the linear baseline.
+
+    ``alpha="auto"`` picks the penalty per model by efficient leave-one-out (scikit-learn's
+    RidgeCV) over `ALPHAS`, so the model needs no tuning to be sound.
+    """
+
+    key = "ridge"
+    defaults: ClassVar[dict[str, Any]] = {"alpha": "auto", "block_scale": True}
+    ALPHAS: ClassVar[np.ndarray] = np.logspace(-1, 4, 16)
+
+    def fit(
+        self, X: np.ndarray, y: np.ndarray, query_ids: np.ndarray, blocks: np.ndarray | None = None
+    ) -> RidgeLearner:
+        from sklearn.linear_model import Ridge, RidgeCV
+
+        params = {**self.defaults, **self.params}
+        self.mean_ = X.mean(axis=0)
+        std = X.std(axis=0)
+        self.scale_ = block_scales(std, blocks if params["block_scale"] else None)
+        Z = (X - self.mean_) / self.scale_
+        if params["alpha"] == "auto":
+            model = RidgeCV(alphas=self.ALPHAS).fit(Z, y)
+            self.alpha_ = float(model.alpha_)
+        else:
+            self.alpha_ = float(params["alpha"])
+            model = Ridge(alpha=self.alpha_).fit(Z, y)
+        self.coef_ = np.asarray(model.coef_, dtype=float)
+        self.intercept_ = float(model.intercept_)
+        return self
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return ((X - self.mean_) / self.scale_) @ self.coef_ + self.intercept_
+
+    def save(self, path: Path) -> None:
+        write_json_atomic(
+            path,
+            {
+                "alpha": self.alpha_,
+                "mean": self.mean_.tolist(),
+                "scale": self.scale_.tolist(),
+                "coef": self.coef_.tolist(),
+                "intercept": self.intercept_,
+            },
+        )
+
+    def load(self, path: Path) -> RidgeLearner:
+        state = json.loads(Path(path).read_text(encoding="utf-8"))
+        self.alpha_ = float(state["alpha"])
+        self.mean_ = np.asarray(state["mean"], dtype=float)
+        self.scale_ = np.asarray(state["scale"], dtype=float)
+        self.coef_ = np.asarray(state["coef"], dtype=float)
+        self.intercept_ = float(state["intercept"])
+        return self
+
+
+LEARNERS: dict[str, type[Learner]] = {
+    cls.key: cls
+    for cls in (
+        LightGBMLambdaRank,
+        LightGBMRegression,
+        XGBoostPairwise,
+        XGBoostNDCG,
+        XGBoostRegression,
+        RidgeLearner,
+    )
+}
