@@ -32,6 +32,8 @@ import pandas as pd
 
 from ltr.data.dataset import Dataset
 from ltr.errors import LtrError
+from ltr.features import FeatureConfig, featurize
+from ltr.features.config import threshold_label
 from ltr.metrics import pearson_columns
 from ltr.situations import SITUATIONS
 
@@ -39,60 +41,6 @@ from ltr.situations import SITUATIONS
 DEFAULT_GRID: tuple[float, ...] = tuple(round(0.05 * i, 2) for i in range(20))
 #: Scores closer than this to the best one count as ties (broken towards the lower threshold).
 TIE_TOLERANCE = 1e-12
-
-
-@dataclass(frozen=True)
-class _Concepts:
-    """One row per (image, concept) of a split: its max confidence and its ratings."""
-
-    users: pd.Index  # every user of the split, in file order
-    image_user: np.ndarray  # (images,) user code of each image
-    image: np.ndarray  # (rows,) image code of each (image, concept) row
-    confidence: np.ndarray  # (rows,) max confidence of the concept in the image
-    ratings: np.ndarray  # (rows, 4) rating of the concept; 0 when unrated
-
-
-def _concepts(dataset: Dataset, split: str) -> _Concepts:
-    users = dataset.split_users(split)
-    det = dataset.split_detections(split)
-    user_code = users.get_indexer(det["user"])
-    if (user_code < 0).any():  # the loaders guarantee this; a hand-built Dataset may not
-        raise LtrError(
-            f"{dataset.name}: split {split!r} has detections of user "
-            f"{det['user'].iloc[int(np.flatnonzero(user_code < 0)[0])]!r}, who is not in the split"
-        )
-    keys = pd.DataFrame(
-        {"user": user_code, "image": det["image"].to_numpy(), "concept": det["concept"].to_numpy()}
-    )
-    image_code = keys.groupby(["user", "image"], sort=False).ngroup().to_numpy()
-    image_user = np.zeros(int(image_code.max()) + 1 if len(image_code) else 0, dtype=np.int64)
-    image_user[image_code] = user_code
-    per_concept = (
-        pd.DataFrame(
-            {
-                "image": image_code,
-                "concept": det["concept"].to_numpy(),
-                "confidence": det["confidence"].to_numpy(dtype=float),
-            }
-        )
-        .groupby(["image", "concept"], sort=False)["confidence"]
-        .max()
-        .reset_index()
-    )
-    ratings = (
-        dataset.ratings[list(SITUATIONS)]
-        .astype(float)
-        .reindex(per_concept["concept"].to_numpy())
-        .fillna(0.0)
-        .to_numpy()
-    )
-    return _Concepts(
-        users=users,
-        image_user=image_user,
-        image=per_concept["image"].to_numpy(dtype=np.int64),
-        confidence=per_concept["confidence"].to_numpy(dtype=float),
-        ratings=ratings,
-    )
 
 
 def _check_threshold(threshold: float) -> float:
@@ -105,32 +53,30 @@ def _check_threshold(threshold: float) -> float:
     return value
 
 
-def _scores_at(concepts: _Concepts, threshold: float) -> np.ndarray:
-    """(users, 4) BASE scores at one threshold (vectorised with bincount)."""
-    n_images, n_users = len(concepts.image_user), len(concepts.users)
-    keep = concepts.confidence >= threshold
-    image = concepts.image[keep]
-    weighted = concepts.ratings[keep] * concepts.confidence[keep, None]
-    active = np.bincount(image, minlength=n_images) > 0
-    owner = concepts.image_user[active]
-    n_active = np.bincount(owner, minlength=n_users)
-    scores = np.zeros((n_users, len(SITUATIONS)))
-    for j in range(len(SITUATIONS)):
-        image_sum = np.bincount(image, weights=weighted[:, j], minlength=n_images)
-        user_sum = np.bincount(owner, weights=image_sum[active], minlength=n_users)
-        np.divide(user_sum, n_active, out=scores[:, j], where=n_active > 0)
-    return scores
+def _scores_by_threshold(
+    dataset: Dataset, split: str, thresholds: Sequence[float]
+) -> tuple[pd.Index, np.ndarray]:
+    """Users of `split` and their (thresholds, users, 4) BASE scores.
 
-
-def _frame(concepts: _Concepts, scores: np.ndarray) -> pd.DataFrame:
-    return pd.DataFrame(scores, index=concepts.users.copy(), columns=list(SITUATIONS))
+    BASE is the featuriser's ``base`` family (one implementation, shared with every model).
+    """
+    config = FeatureConfig(families=("base",), thresholds=tuple(thresholds))
+    matrix = featurize(dataset, split, config)
+    names = list(matrix.columns["name"])
+    values = matrix.dense()
+    scores = np.stack(
+        [
+            values[:, [names.index(f"base@{threshold_label(t)}:{s}") for s in SITUATIONS]]
+            for t in config.thresholds
+        ]
+    )
+    return matrix.users, scores
 
 
 def base_scores(dataset: Dataset, split: str, threshold: float) -> pd.DataFrame:
     """BASE score of every user of `split`: index ``user`` (file order), columns `SITUATIONS`."""
-    threshold = _check_threshold(threshold)
-    concepts = _concepts(dataset, split)
-    return _frame(concepts, _scores_at(concepts, threshold))
+    users, scores = _scores_by_threshold(dataset, split, [_check_threshold(threshold)])
+    return pd.DataFrame(scores[0], index=users.copy(), columns=list(SITUATIONS))
 
 
 def _grid(grid: Sequence[float]) -> np.ndarray:
@@ -145,16 +91,19 @@ class _GridScores:
     thresholds: np.ndarray  # (thresholds,) ascending
     scores: np.ndarray  # (thresholds, labelled users, 4)
     labels: pd.DataFrame  # the labelled users, in the order of `scores`
-    concepts: _Concepts
+    empty_users: np.ndarray  # (thresholds,) users of the split without an active image
 
 
 def _grid_scores(dataset: Dataset, split: str, grid: Sequence[float]) -> _GridScores:
     thresholds = _grid(grid)
-    concepts = _concepts(dataset, split)
+    users, scores = _scores_by_threshold(dataset, split, thresholds)
     labels = dataset.split_labels(split)
-    rows = concepts.users.get_indexer(labels.index)
-    scores = np.stack([_scores_at(concepts, t)[rows] for t in thresholds])
-    return _GridScores(thresholds, scores, labels, concepts)
+    rows = users.get_indexer(labels.index)
+    # a user's best confidence says up to which threshold it keeps an active image
+    best = dataset.split_detections(split).groupby("user")["confidence"].max()
+    best = best.reindex(users).fillna(-np.inf).to_numpy()
+    empty = np.array([(best < t).sum() for t in thresholds])
+    return _GridScores(thresholds, scores[:, rows], labels, empty)
 
 
 def _best(means: np.ndarray) -> int | None:
@@ -195,14 +144,8 @@ def threshold_table(
         pearson, index=pd.Index(found.thresholds, name="threshold"), columns=list(SITUATIONS)
     )
     table["mean"] = pearson.mean(axis=1)
-    table["empty_users"] = [_empty_users(found.concepts, t) for t in found.thresholds]
+    table["empty_users"] = found.empty_users
     return table
-
-
-def _empty_users(concepts: _Concepts, threshold: float) -> int:
-    active_images = np.unique(concepts.image[concepts.confidence >= threshold])
-    active_users = np.unique(concepts.image_user[active_images])
-    return len(concepts.users) - len(active_users)
 
 
 def fit_base_threshold(
