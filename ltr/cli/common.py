@@ -27,7 +27,10 @@ def handle_errors(func: F) -> F:
             return func(*args, **kwargs)
         except LtrError as error:
             err_console.print(
-                f"[bold red]error:[/] {escape(str(error))}", markup=True, highlight=False, soft_wrap=True
+                f"[bold red]error:[/] {escape(str(error))}",
+                markup=True,
+                highlight=False,
+                soft_wrap=True,
             )
             raise typer.Exit(code=1) from None
 
