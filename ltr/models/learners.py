@@ -198,10 +198,21 @@ class XGBoostLearner(Learner):
         return self
 
 
+#: Ranking objectives have tiny hessians: a regression-sized min_child_weight stops every split
+#: (the model then predicts a constant). Pairs are sampled per document ("mean" method).
+XGBOOST_RANKING_DEFAULTS: dict[str, Any] = {
+    **XGBoostLearner.defaults,
+    "min_child_weight": 0.1,
+    "lambdarank_pair_method": "mean",
+    "lambdarank_num_pair_per_sample": 8,
+}
+
+
 class XGBoostPairwise(XGBoostLearner):
     key = "xgb-pairwise"
     objective = "rank:pairwise"
     uses_queries = True
+    defaults = XGBOOST_RANKING_DEFAULTS
 
 
 class XGBoostNDCG(XGBoostLearner):
@@ -209,6 +220,7 @@ class XGBoostNDCG(XGBoostLearner):
     objective = "rank:ndcg"
     needs_grades = True
     uses_queries = True
+    defaults = XGBOOST_RANKING_DEFAULTS
 
 
 class XGBoostRegression(XGBoostLearner):
