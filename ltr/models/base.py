@@ -90,7 +90,9 @@ class ProfileModel(ABC):
                 f"({len(names)} vs {len(self.feature_names_)} columns; first difference: "
                 f"{_first_difference(names, self.feature_names_)})"
             )
-        scores = self._predict_scores(selected)
+        # float64 always: XGBoost predicts float32, and an ensemble standardising float32 scores
+        # would compute differently before saving and after loading (centres read back as float64)
+        scores = np.asarray(self._predict_scores(selected), dtype=np.float64)
         if self.calibrator_ is not None:
             scores = self.calibrator_.transform(scores)
         elif self.spec.calibration == "normal":
