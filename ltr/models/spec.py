@@ -9,14 +9,26 @@ models store theirs.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from numbers import Integral, Real
 from typing import Any
 
 from ltr.errors import LtrError
+from ltr.features.config import check_families
 
 FORMULATIONS = ("per-situation", "pooled")
 CALIBRATIONS = ("none", "normal", "linear", "isotonic")
+#: Learners that are not back-ends of `ltr.models.learners.LEARNERS`.
+SPECIAL_LEARNERS = ("base", "ensemble")
+#: Most relevance grades: LightGBM's default label gains and XGBoost's exponential NDCG gain
+#: both stop at 31 (more crashes inside the back-end).
+MAX_GRADES = 31
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, Integral) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
@@ -49,6 +61,13 @@ class ModelSpec:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        # Refuse a bad spec here, with its field named, rather than deep inside a back-end
+        # after the features are computed (or, worse, train something else than asked).
+        from ltr.models.learners import LEARNERS
+
+        known = (*SPECIAL_LEARNERS, *LEARNERS)
+        if self.learner not in known:
+            raise LtrError(f"unknown learner {self.learner!r} (known: {', '.join(known)})")
         if self.formulation not in FORMULATIONS:
             raise LtrError(
                 f"unknown formulation {self.formulation!r} (choose {', '.join(FORMULATIONS)})"
@@ -57,12 +76,41 @@ class ModelSpec:
             raise LtrError(
                 f"unknown calibration {self.calibration!r} (choose {', '.join(CALIBRATIONS)})"
             )
-        if self.learner == "ensemble" and not self.members:
+        if not isinstance(self.params, Mapping):
+            raise LtrError(f"params must be an object of back-end parameters, not {self.params!r}")
+        if self.families is not None:
+            if isinstance(self.families, str) or not all(isinstance(f, str) for f in self.families):
+                raise LtrError(f"families must be a list of family names, not {self.families!r}")
+            check_families(self.families)
+        if not _is_int(self.n_grades) or not 2 <= self.n_grades <= MAX_GRADES:
+            raise LtrError(
+                f"n_grades must be an integer from 2 to {MAX_GRADES}, not {self.n_grades!r}"
+            )
+        if not _is_int(self.subqueries) or self.subqueries < 1:
+            raise LtrError(f"subqueries must be an integer >= 1, not {self.subqueries!r}")
+        if not _is_int(self.seed) or self.seed < 0:
+            raise LtrError(f"seed must be an integer >= 0, not {self.seed!r}")
+        self._check_ensemble()
+
+    def _check_ensemble(self) -> None:
+        if self.learner != "ensemble":
+            if self.members or self.weights:
+                raise LtrError(f"only an ensemble has members and weights, not {self.learner!r}")
+            return
+        if not self.members:
             raise LtrError("an ensemble needs at least one member")
+        if self.params:
+            raise LtrError(
+                "an ensemble has no params of its own (they would be ignored): "
+                "set them on its members"
+            )
         if self.weights and len(self.weights) != len(self.members):
             raise LtrError("an ensemble needs one weight per member")
-        if self.n_grades < 2 or self.subqueries < 1:
-            raise LtrError("n_grades must be >= 2 and subqueries >= 1")
+        bad = [w for w in self.weights if not isinstance(w, Real) or not math.isfinite(w) or w < 0]
+        if bad or (self.weights and not sum(self.weights) > 0):
+            raise LtrError(
+                f"ensemble weights must be finite, >= 0 and not all 0, got {list(self.weights)}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -82,6 +130,8 @@ class ModelSpec:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, where: str = "model spec") -> ModelSpec:
+        if not isinstance(data, Mapping):
+            raise LtrError(f"{where}: expected an object of spec fields, not {data!r}")
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -92,17 +142,21 @@ class ModelSpec:
         if "learner" not in data:
             raise LtrError(f"{where}: missing field 'learner'")
         values = dict(data)
+        for name in ("families", "members", "weights"):
+            if isinstance(values.get(name), (str, Mapping)):
+                raise LtrError(f"{where}: {name} must be a list, not {values[name]!r}")
         if values.get("families") is not None:
             values["families"] = tuple(values["families"])
         values["members"] = tuple(
             cls.from_dict(m, where=f"{where}, member {i + 1}")
             for i, m in enumerate(values.get("members", ()))
         )
-        values["weights"] = tuple(float(w) for w in values.get("weights", ()))
-        values["params"] = dict(values.get("params", {}))
         try:
+            values["weights"] = tuple(float(w) for w in values.get("weights", ()))
+            if isinstance(values.get("params"), Mapping):
+                values["params"] = dict(values["params"])
             return cls(**values)
-        except TypeError as error:
+        except (TypeError, ValueError, LtrError) as error:
             raise LtrError(f"{where}: {error}") from None
 
     def with_seed(self, seed: int) -> ModelSpec:
