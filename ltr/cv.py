@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import RepeatedKFold
 
+from ltr.errors import LtrError
 from ltr.features import FeatureMatrix
 from ltr.metrics import pearson_columns
 from ltr.models import ModelSpec, build_model
@@ -26,10 +27,26 @@ from ltr.situations import SITUATIONS
 FoldCallback = Callable[[int, np.ndarray], None]
 
 
+def check_folds(n_users: int, folds: int, repeats: int) -> None:
+    """Refuse fold counts that leave a held-out fold too small for a Pearson correlation."""
+    if not _is_count(folds) or not 2 <= folds <= n_users // 2:
+        raise LtrError(
+            f"cannot make {folds!r} folds of {n_users} users "
+            f"(need 2 <= folds <= {max(n_users // 2, 2)}: a held-out fold needs >= 2 users)"
+        )
+    if not _is_count(repeats) or repeats < 1:
+        raise LtrError(f"repeats must be an integer >= 1, not {repeats!r}")
+
+
+def _is_count(value: object) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
 def fold_indices(
     n_users: int, folds: int = 5, repeats: int = 3, seed: int = 0
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """(train rows, held-out rows) for every fold of every repeat, deterministic by seed."""
+    check_folds(n_users, folds, repeats)
     splitter = RepeatedKFold(n_splits=folds, n_repeats=repeats, random_state=seed)
     yield from splitter.split(np.arange(n_users))
 
@@ -114,6 +131,7 @@ def cross_validate(
     started = time.perf_counter()
     y = aligned_labels(features, labels)
     n = len(y)
+    check_folds(n, folds, repeats)
     oof = np.zeros((repeats, n, len(SITUATIONS)))
     scores = []
     for step, (train, held) in enumerate(fold_indices(n, folds, repeats, seed)):
