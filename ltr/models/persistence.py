@@ -2,12 +2,13 @@
 
     MODEL_DIR/
       model.json           spec, feature config + schema, data fingerprints, CV figures,
-                           package version, and a checksum of every file below
+                           package version, a checksum of every file below and of itself
       state.json, *.txt, *.json   the model's own files (LightGBM text, XGBoost JSON, ...)
 
 A directory is written to a temporary sibling and renamed into place, so a crash never leaves a
 half-written model behind. `load_trained` checks the format, the package version, the files'
-checksums and, against the data it is asked to score, the concept ratings and feature schema.
+checksums (model.json's own included: an edited spec would silently change the predictions)
+and, against the data it is asked to score, the concept ratings and feature schema.
 """
 
 from __future__ import annotations
@@ -33,7 +34,10 @@ from ltr.models.registry import build_model
 from ltr.models.spec import ModelSpec
 
 MANIFEST = "model.json"
-FORMAT = 1
+#: 2: model.json holds a checksum of its own content.
+FORMAT = 2
+#: Fields every manifest has (besides format, ltr_version and checksum).
+MANIFEST_FIELDS = ("spec", "feature_config", "feature_names", "data", "cv", "files")
 
 
 def ratings_fingerprint(dataset: Dataset) -> str:
@@ -44,6 +48,13 @@ def ratings_fingerprint(dataset: Dataset) -> str:
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def manifest_checksum(manifest: dict[str, Any]) -> str:
+    """sha256 of the manifest's canonical JSON, its own ``checksum`` field left out."""
+    content = {key: value for key, value in manifest.items() if key != "checksum"}
+    text = json.dumps(content, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -99,6 +110,7 @@ def save_trained(
             "cv": cv,
             "files": {name: _sha256(tmp / name) for name in sorted(files)},
         }
+        manifest["checksum"] = manifest_checksum(manifest)
         write_json_atomic(tmp / MANIFEST, manifest)
         if directory.exists():
             if not (directory / MANIFEST).is_file():
@@ -107,7 +119,12 @@ def save_trained(
                 )
             old = Path(tempfile.mkdtemp(prefix=f".{directory.name}.old.", dir=directory.parent))
             os.replace(directory, old / "model")
-            os.replace(tmp, directory)
+            try:
+                os.replace(tmp, directory)
+            except OSError:
+                os.replace(old / "model", directory)  # put the previous model back
+                old.rmdir()
+                raise
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, directory)
@@ -126,8 +143,10 @@ def read_manifest(directory: str | Path) -> dict[str, Any]:
         )
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as error:
-        raise ModelError(f"{path}: not valid JSON ({error})") from None
+    except (OSError, ValueError) as error:
+        raise ModelError(f"{path}: cannot read the model manifest ({error})") from None
+    if not isinstance(manifest, dict):
+        raise ModelError(f"{path}: not a model manifest (expected a JSON object)")
     if manifest.get("format") != FORMAT:
         raise ModelError(
             f"{path}: model format {manifest.get('format')!r}, this ltr reads {FORMAT}"
@@ -136,6 +155,12 @@ def read_manifest(directory: str | Path) -> dict[str, Any]:
         raise ModelError(
             f"{path}: trained with ltr {manifest.get('ltr_version')}, this is ltr {__version__}; "
             "retrain the model with this version"
+        )
+    missing = [key for key in MANIFEST_FIELDS if key not in manifest]
+    if missing or manifest.get("checksum") != manifest_checksum(manifest):
+        raise ModelError(
+            f"{path}: was modified after training (its checksum does not match"
+            f"{'; missing ' + ', '.join(missing) if missing else ''}); retrain the model"
         )
     return manifest
 
@@ -160,9 +185,16 @@ def load_trained(directory: str | Path, *, threads: int = 1) -> TrainedModel:
             raise ModelError(f"{directory}: model file {name} is missing")
         if _sha256(path) != digest:
             raise ModelError(f"{directory}: model file {name} was modified after training")
-    spec = ModelSpec.from_dict(manifest["spec"], where=f"{directory / MANIFEST}")
-    model = build_model(spec, threads=threads).load(directory)
+    try:
+        spec = ModelSpec.from_dict(manifest["spec"], where=f"{directory / MANIFEST}")
+        model = build_model(spec, threads=threads).load(directory)
+        config = FeatureConfig.from_dict(manifest["feature_config"])
+    except ModelError:
+        raise
+    except Exception as error:  # the back-ends raise their own types; all mean "unusable"
+        raise ModelError(
+            f"{directory}: cannot load the model ({type(error).__name__}: {error})"
+        ) from None
     if model.feature_names_ != manifest["feature_names"]:
         raise ModelError(f"{directory}: feature schema of the model and its manifest differ")
-    config = FeatureConfig.from_dict(manifest["feature_config"])
     return TrainedModel(model=model, feature_config=config, manifest=manifest)
