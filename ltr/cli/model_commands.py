@@ -10,6 +10,7 @@ from rich.table import Table
 from ltr.cli.common import console, handle_errors
 from ltr.cv import CVResult
 from ltr.data import load_dataset
+from ltr.errors import LtrError
 from ltr.fileio import write_json_atomic
 from ltr.models import COMPARE, PRESETS, preset
 from ltr.situations import SITUATIONS
@@ -66,7 +67,7 @@ def register(app: typer.Typer) -> None:
             False, "--compare", help=f"Cross-validate several models: {', '.join(COMPARE)}."
         ),
         models: str | None = typer.Option(
-            None, "--models", help="With --compare: comma-separated presets to compare instead."
+            None, "--models", help="Comma-separated presets to compare (implies --compare)."
         ),
         split: str = typer.Option("train", "--split", help="Labelled split to cross-validate."),
         report: Path = typer.Option(
@@ -75,9 +76,11 @@ def register(app: typer.Typer) -> None:
         threads: int = typer.Option(1, "--threads", min=1, help="Threads per learner."),
     ) -> None:
         """Repeated K-fold cross-validation on the training users (features computed once)."""
-        dataset = load_dataset(data_dir)
-        data = training_set(dataset, split)
-        if compare:
+        if compare or models:
+            if params is not None:
+                raise LtrError(
+                    "--params changes one model (--model); not usable with --compare/--models"
+                )
             names = [n.strip() for n in models.split(",")] if models else list(COMPARE)
             specs = {name: preset(name).with_seed(seed) for name in names}
         else:
@@ -86,6 +89,8 @@ def register(app: typer.Typer) -> None:
                     model, params
                 ).with_seed(seed)
             }
+        dataset = load_dataset(data_dir)
+        data = training_set(dataset, split)
         console.print(
             f"{dataset.name} {split}: {len(data.features.users)} users, "
             f"{data.features.shape[1]} features; {folds}-fold x {repeats} repeats, seed {seed}"
