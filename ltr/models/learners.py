@@ -260,6 +260,14 @@ class RidgeLearner(Learner):
     def fit(
         self, X: np.ndarray, y: np.ndarray, query_ids: np.ndarray, blocks: np.ndarray | None = None
     ) -> RidgeLearner:
+        # `threads` bounds BLAS too: once LightGBM/XGBoost have run (OpenMP), OpenBLAS's own
+        # threads contend with them on a small machine and ridge got 2-5x slower in CV
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=self.threads, user_api="blas"):
+            return self._fit(X, y, blocks)
+
+    def _fit(self, X: np.ndarray, y: np.ndarray, blocks: np.ndarray | None) -> RidgeLearner:
         from sklearn.linear_model import Ridge, RidgeCV
 
         params = {**self.defaults, **self.params}
@@ -278,7 +286,10 @@ class RidgeLearner(Learner):
         return self
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        return ((X - self.mean_) / self.scale_) @ self.coef_ + self.intercept_
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=self.threads, user_api="blas"):
+            return ((X - self.mean_) / self.scale_) @ self.coef_ + self.intercept_
 
     def save(self, path: Path) -> None:
         write_json_atomic(
