@@ -1,0 +1,505 @@
+"""Models: every preset end to end, the two formulations, sub-queries, relevance grades,
+calibration, ensembles, BASE as a model, and the ModelSpec data form (incl. `--params` files).
+
+Synthetic data (a few hundred users, a few boosting rounds) keeps the whole module fast.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.stats import norm, rankdata
+from sklearn.model_selection import KFold
+
+from ltr.baseline import base_scores, fit_base_threshold
+from ltr.data.dataset import Dataset
+from ltr.data.synthetic import generate_synthetic
+from ltr.errors import DataError, LtrError
+from ltr.features import FeatureConfig, FeatureMatrix, featurize
+from ltr.metrics import pearson_columns
+from ltr.models import PRESETS, ModelSpec, build_model, preset
+from ltr.models.base import CALIBRATION_FOLDS
+from ltr.models.calibration import Calibrator
+from ltr.models.formulation import PerSituationModel, PooledModel, pooled_rows
+from ltr.models.learners import (
+    LEARNERS,
+    LightGBMLambdaRank,
+    RidgeLearner,
+    XGBoostPairwise,
+    relevance_grades,
+)
+from ltr.situations import SITUATIONS
+from ltr.workflow import resolve_spec
+
+FAST_ROUNDS = 25
+EMPTY_PER_SPLIT = 2
+
+
+def fast(spec: ModelSpec) -> ModelSpec:
+    """The same model with few boosting rounds (members of an ensemble too)."""
+    if spec.members:
+        return dataclasses.replace(spec, members=tuple(fast(m) for m in spec.members))
+    if spec.learner in ("base", "ridge"):
+        return spec
+    return spec.merged({"params": {"num_boost_round": FAST_ROUNDS}})
+
+
+def drop_detections(dataset: Dataset, users: list[str]) -> Dataset:
+    """`dataset` where `users` have no image and no detection (still users of their split)."""
+    return dataclasses.replace(
+        dataset,
+        detections=dataset.detections[~dataset.detections["user"].isin(users)],
+        images=dataset.images[~dataset.images["user"].isin(users)],
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class Data:
+    dataset: Dataset
+    train: FeatureMatrix
+    labels: pd.DataFrame
+    val: FeatureMatrix
+    val_labels: np.ndarray  # in the row order of `val`
+    empty: list[str]  # users without any detection (train and val)
+
+
+@pytest.fixture(scope="module")
+def data() -> Data:
+    dataset = generate_synthetic(400, seed=1).dataset
+    empty = [u for s in ("train", "val") for u in dataset.split_users(s)[:EMPTY_PER_SPLIT]]
+    dataset = drop_detections(dataset, empty)
+    train, val = featurize(dataset, "train"), featurize(dataset, "val")
+    val_labels = dataset.split_labels("val").loc[val.users].to_numpy()
+    return Data(dataset, train, dataset.split_labels("train"), val, val_labels, empty)
+
+
+def val_pearson(scores: np.ndarray, data: Data) -> np.ndarray:
+    return pearson_columns(scores, data.val_labels)
+
+
+# ------------------------------------------------------------------------------ presets
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_every_preset_fits_and_scores_every_user(name: str, data: Data) -> None:
+    model = build_model(fast(preset(name))).fit(data.train, data.labels)
+    scores = model.predict(data.val)
+    assert list(scores.columns) == list(SITUATIONS)
+    assert scores.index.equals(data.val.users)  # every user of the split, in its order
+    values = scores.to_numpy()
+    assert values.dtype == np.float64 and np.isfinite(values).all()
+    # users without a single detection are scored, and alike (their features are all zero)
+    empty = scores.loc[[u for u in data.empty if u in scores.index]].to_numpy()
+    assert len(empty) == EMPTY_PER_SPLIT and np.array_equal(empty[0], empty[1])
+    # not a constant: a ranking objective whose trees never split would predict one
+    assert (values.std(axis=0) > 1e-6).all()
+    # and it learned something real (a broken or random model sits near 0)
+    assert val_pearson(values, data).mean() > 0.15
+
+
+def test_presets_cover_every_back_end_and_both_formulations() -> None:
+    learned = {(s.learner, s.formulation) for s in PRESETS.values() if s.learner in LEARNERS}
+    assert learned == {(k, f) for k in LEARNERS for f in ("per-situation", "pooled")}
+    assert PRESETS["base"].learner == "base"
+    default = PRESETS["default"]
+    assert default.learner == "ensemble" and len(default.members) >= 2
+
+
+def test_unknown_preset_is_refused_with_the_known_names() -> None:
+    with pytest.raises(LtrError, match=r"unknown model 'ridgee' \(known: base, .*default"):
+        preset("ridgee")
+
+
+# ------------------------------------------------------------------------- formulations
+class Recording:
+    """Mixin for a learner that keeps what every `fit` call received."""
+
+    calls: ClassVar[list[dict[str, np.ndarray]]] = []
+
+    def fit(self, X, y, query_ids, blocks=None):  # type: ignore[no-untyped-def]
+        type(self).calls.append(
+            {"X": X.copy(), "y": np.array(y, copy=True), "query": np.array(query_ids, copy=True)}
+        )
+        return super().fit(X, y, query_ids, blocks)  # type: ignore[misc]
+
+
+def recording(monkeypatch: pytest.MonkeyPatch, base: type) -> type:
+    cls = type(f"Recording{base.__name__}", (Recording, base), {"calls": []})
+    monkeypatch.setitem(LEARNERS, base.key, cls)
+    return cls
+
+
+def test_per_situation_model_fits_one_learner_per_situation_on_its_labels(
+    data: Data, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ridge = recording(monkeypatch, RidgeLearner)
+    model = build_model(PRESETS["ridge"]).fit(data.train, data.labels)
+    assert isinstance(model, PerSituationModel) and len(model.learners_) == len(SITUATIONS)
+    y = data.labels.loc[data.train.users].to_numpy()
+    assert len(ridge.calls) == len(SITUATIONS)
+    for j, call in enumerate(ridge.calls):
+        assert call["X"].shape == (len(data.train.users), len(model.feature_names_))
+        np.testing.assert_array_equal(call["y"], y[:, j])  # continuous labels for regression
+        assert (call["query"] == 0).all()  # the situation's training users form one query
+    # each situation's model sees every situation's rating features
+    assert {c.rsplit(":", 1)[-1] for c in model.feature_names_ if ":" in c} >= set(SITUATIONS)
+
+
+def test_pooled_rows_stack_each_situation_view_with_an_indicator(data: Data) -> None:
+    rows = pooled_rows(data.train)
+    n = len(data.train.users)
+    view = data.train.for_situation("acc")
+    assert rows.shape == (len(SITUATIONS) * n, view.shape[1] + len(SITUATIONS))
+    indicator = rows[:, -len(SITUATIONS) :]
+    np.testing.assert_array_equal(indicator, np.repeat(np.eye(len(SITUATIONS)), n, axis=0))
+    shared = list(view.columns["name"]).index("conf_sum")  # situation-conditioned column
+    for j, situation in enumerate(SITUATIONS):
+        np.testing.assert_array_equal(
+            rows[j * n : (j + 1) * n, shared], data.train.column(f"conf_sum:{situation}")
+        )
+
+
+def test_pooled_model_is_one_learner_over_user_situation_rows_queried_by_situation(
+    data: Data, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pairwise = recording(monkeypatch, XGBoostPairwise)
+    model = build_model(fast(PRESETS["xgb-pairwise-pooled"])).fit(data.train, data.labels)
+    assert isinstance(model, PooledModel)
+    (call,) = pairwise.calls
+    n = len(data.train.users)
+    np.testing.assert_array_equal(call["query"], np.repeat(np.arange(len(SITUATIONS)), n))
+    y = data.labels.loc[data.train.users].to_numpy()
+    # continuous targets, standardised per situation so each situation weighs the same
+    target = call["y"].reshape(len(SITUATIONS), n).T
+    np.testing.assert_allclose(target, (y - y.mean(axis=0)) / y.std(axis=0))
+    assert model.predict_array(data.val).shape == (len(data.val.users), len(SITUATIONS))
+
+
+def test_sub_queries_split_the_users_at_random_by_seed(
+    data: Data, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ranker = recording(monkeypatch, LightGBMLambdaRank)
+    n = len(data.train.users)
+
+    def fit(seed: int, subqueries: int) -> list[dict[str, np.ndarray]]:
+        ranker.calls.clear()
+        spec = dataclasses.replace(fast(PRESETS["lgbm-lambdarank"]), subqueries=subqueries)
+        build_model(spec.with_seed(seed)).fit(data.train, data.labels)
+        return list(ranker.calls)
+
+    first, again, other = fit(0, 3), fit(0, 3), fit(1, 3)
+    for call in first:
+        query = call["query"]
+        assert (np.diff(query) >= 0).all()  # rows sorted by query, as the back-ends need
+        assert sorted(np.bincount(query)) == [n // 3] * 3
+    for a, b in zip(first, again, strict=True):
+        np.testing.assert_array_equal(a["X"], b["X"])
+    assert any(not np.array_equal(a["X"], b["X"]) for a, b in zip(first, other, strict=True))
+    (single, *_) = fit(0, 1)
+    assert (single["query"] == 0).all()
+
+
+def test_sub_queries_do_not_touch_regression(data: Data, monkeypatch: pytest.MonkeyPatch) -> None:
+    ridge = recording(monkeypatch, RidgeLearner)
+    spec = dataclasses.replace(PRESETS["ridge"], subqueries=4)
+    build_model(spec).fit(data.train, data.labels)
+    y = data.labels.loc[data.train.users].to_numpy()
+    for j, call in enumerate(ridge.calls):
+        assert (call["query"] == 0).all()
+        np.testing.assert_array_equal(call["y"], y[:, j])
+
+
+# --------------------------------------------------------------------------------- grades
+def test_ndcg_learners_get_quantile_grades_and_pairwise_keeps_the_labels(
+    data: Data, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ranker = recording(monkeypatch, LightGBMLambdaRank)
+    pairwise = recording(monkeypatch, XGBoostPairwise)
+    y = data.labels.loc[data.train.users].to_numpy()
+    spec = dataclasses.replace(fast(PRESETS["lgbm-lambdarank"]), n_grades=5)
+    build_model(spec).fit(data.train, data.labels)
+    build_model(fast(PRESETS["xgb-pairwise"])).fit(data.train, data.labels)
+    for j in range(len(SITUATIONS)):
+        grades = ranker.calls[j]["y"]
+        np.testing.assert_array_equal(grades, relevance_grades(y[:, j], 5))
+        assert set(np.unique(grades)) == set(range(5))
+        np.testing.assert_array_equal(pairwise.calls[j]["y"], y[:, j])
+
+
+def test_relevance_grades_by_hand() -> None:
+    labels = np.array([0.3, -1.0, 2.0, 0.3, 0.3, 5.0, -2.0, 1.0])
+    grades = relevance_grades(labels, 4)
+    # sorted -2, -1, .3, .3, .3, 1, 2, 5: quartile edges at positions 1.75, 3.5 and 5.25
+    np.testing.assert_allclose(np.quantile(labels, [0.25, 0.5, 0.75]), [-0.025, 0.3, 1.25])
+    # ties (the three 0.3) share one grade; an edge value goes to the upper bin
+    np.testing.assert_array_equal(grades, [2, 0, 3, 2, 2, 3, 0, 2])
+    np.testing.assert_array_equal(relevance_grades(np.arange(12.0), 3), np.repeat([0, 1, 2], 4))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    labels=st.lists(
+        st.floats(-3, 3, allow_nan=False).map(lambda v: round(v, 2)), min_size=2, max_size=200
+    ),
+    n_grades=st.integers(2, 31),
+)
+def test_relevance_grades_properties(labels: list[float], n_grades: int) -> None:
+    y = np.array(labels)
+    grades = relevance_grades(y, n_grades)
+    assert grades.dtype == np.int32
+    assert grades.min() >= 0 and grades.max() < n_grades
+    order = np.argsort(y, kind="stable")
+    assert (np.diff(grades[order]) >= 0).all()  # monotone in the label
+    for value in np.unique(y):  # ties stay in one bin
+        assert len(np.unique(grades[y == value])) == 1
+    if len(np.unique(y)) == len(y) and len(y) >= n_grades:  # distinct labels: balanced bins
+        counts = np.bincount(grades, minlength=n_grades)
+        assert counts.max() - counts.min() <= 2
+        assert counts.min() >= len(y) // n_grades - 1
+
+
+# ----------------------------------------------------------------------------- calibration
+def calibrated(data: Data, learner: str, calibration: str) -> tuple[np.ndarray, np.ndarray]:
+    """(raw, calibrated) val scores of the same model without and with `calibration`."""
+    spec = fast(PRESETS[learner])
+    raw = build_model(spec).fit(data.train, data.labels).predict_array(data.val)
+    model = build_model(dataclasses.replace(spec, calibration=calibration))
+    return raw, model.fit(data.train, data.labels).predict_array(data.val)
+
+
+def test_normal_calibration_gives_normal_quantiles_of_the_ranks(data: Data) -> None:
+    raw, scores = calibrated(data, "ridge", "normal")
+    n = len(raw)
+    expected = norm.ppf((rankdata(raw, axis=0) - 0.5) / n)
+    np.testing.assert_allclose(scores, expected, rtol=0, atol=1e-12)
+    # users with distinct scores: exactly the n normal quantiles, in the raw order
+    distinct = [i for i, u in enumerate(data.val.users) if u not in data.empty]
+    model = build_model(dataclasses.replace(PRESETS["ridge"], calibration="normal"))
+    sub = model.fit(data.train, data.labels).predict_array(data.val.take(distinct))
+    quantiles = norm.ppf((np.arange(len(distinct)) + 0.5) / len(distinct))
+    for j in range(len(SITUATIONS)):
+        np.testing.assert_allclose(np.sort(sub[:, j]), quantiles, atol=1e-12)
+    assert np.allclose(scores.mean(axis=0), 0, atol=0.02)
+
+
+@pytest.mark.parametrize("learner", ["ridge", "xgb-regression"])
+def test_linear_calibration_keeps_the_pearson_and_moves_to_the_label_scale(
+    data: Data, learner: str
+) -> None:
+    raw, scores = calibrated(data, learner, "linear")
+    np.testing.assert_allclose(val_pearson(scores, data), val_pearson(raw, data), atol=1e-10)
+    for j in range(len(SITUATIONS)):  # an increasing affine map of the raw scores
+        line = np.polyfit(raw[:, j], scores[:, j], 1)
+        assert line[0] > 0
+        np.testing.assert_allclose(scores[:, j], np.polyval(line, raw[:, j]), atol=1e-10)
+    assert not np.allclose(raw, scores)
+
+
+def test_isotonic_calibration_is_a_monotone_map_into_the_label_range(data: Data) -> None:
+    raw, scores = calibrated(data, "xgb-regression", "isotonic")
+    y = data.labels.to_numpy()
+    for j in range(len(SITUATIONS)):
+        order = np.argsort(raw[:, j], kind="stable")
+        assert (np.diff(scores[order, j]) >= -1e-12).all()
+        low, high = y[:, j].min() - 1e-12, y[:, j].max() + 1e-12
+        assert low <= scores[:, j].min() <= scores[:, j].max() <= high
+    assert not np.allclose(raw, scores)
+
+
+@pytest.mark.parametrize("method", ["linear", "isotonic"])
+def test_fitted_calibrations_are_fitted_on_out_of_fold_scores(data: Data, method: str) -> None:
+    spec = fast(PRESETS["xgb-regression"])
+    model = build_model(dataclasses.replace(spec, calibration=method)).fit(data.train, data.labels)
+    y = data.labels.loc[data.train.users].to_numpy()
+    oof = np.zeros_like(y)
+    folds = KFold(CALIBRATION_FOLDS, shuffle=True, random_state=spec.seed)
+    for inner, held in folds.split(y):
+        fold = build_model(spec).fit(data.train.take(inner), data.labels)
+        oof[held] = fold.predict_array(data.train.take(held))
+    expected = Calibrator(method).fit(oof, y)
+    fitted = build_model(spec).fit(data.train, data.labels).predict_array(data.train)
+    in_sample = Calibrator(method).fit(fitted, y)
+    maps = zip(model.calibrator_.maps_, expected.maps_, in_sample.maps_, strict=True)
+    for (grid, values), (want_grid, want_values), (naive_grid, _) in maps:
+        np.testing.assert_allclose(grid, want_grid)
+        np.testing.assert_allclose(values, want_values)
+        assert grid.shape != naive_grid.shape or not np.allclose(grid, naive_grid)
+
+
+def test_calibrator_refuses_an_unfitted_method() -> None:
+    with pytest.raises(LtrError, match="calibration 'normal' is not fitted"):
+        Calibrator("normal")
+
+
+# --------------------------------------------------------------------------------- ensemble
+def test_ensemble_is_the_weighted_mean_of_standardised_member_scores(data: Data) -> None:
+    members = (PRESETS["ridge"], fast(PRESETS["xgb-regression"]))
+    spec = ModelSpec("ensemble", members=members, weights=(2.0, 1.0))
+    ensemble = build_model(spec).fit(data.train, data.labels)
+    expected = np.zeros((len(data.val.users), len(SITUATIONS)))
+    for weight, member in zip((2 / 3, 1 / 3), members, strict=True):
+        fitted = build_model(member).fit(data.train, data.labels)
+        train_scores = fitted.predict_array(data.train)
+        center, scale = train_scores.mean(axis=0), train_scores.std(axis=0)
+        expected += weight * (fitted.predict_array(data.val) - center) / scale
+    np.testing.assert_allclose(ensemble.predict_array(data.val), expected, atol=1e-12)
+
+
+def test_ensemble_weights_matter(data: Data) -> None:
+    members = (PRESETS["ridge"], fast(PRESETS["xgb-regression"]))
+    only_first = build_model(ModelSpec("ensemble", members=members, weights=(1.0, 0.0)))
+    only_first.fit(data.train, data.labels)
+    ridge = build_model(members[0]).fit(data.train, data.labels).predict_array(data.val)
+    scores = only_first.predict_array(data.val)
+    np.testing.assert_allclose(pearson_columns(scores, ridge), 1.0, atol=1e-12)
+    equal = build_model(ModelSpec("ensemble", members=members)).fit(data.train, data.labels)
+    assert not np.allclose(equal.predict_array(data.val), scores)
+
+
+# ------------------------------------------------------------------------------------ BASE
+def test_base_model_picks_the_threshold_fit_base_threshold_picks(data: Data) -> None:
+    grid = (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6)
+    dataset = data.dataset
+    # labels that BASE at 0.5 explains best, so the right answer is not simply the lowest
+    truth = base_scores(dataset, "train", 0.5)
+    noise = np.random.default_rng(0).normal(scale=truth.std().to_numpy() * 0.3, size=truth.shape)
+    labels = pd.DataFrame(truth.to_numpy() + noise, columns=list(SITUATIONS))
+    labels.insert(0, "user", truth.index.to_numpy())
+    labels.insert(0, "split", "train")
+    dataset = dataclasses.replace(dataset, labels=labels)
+    config = FeatureConfig(thresholds=grid)
+    train = featurize(dataset, "train", config)
+    model = build_model(PRESETS["base"]).fit(train, dataset.split_labels("train"))
+    assert model.threshold_ == fit_base_threshold(dataset, "train", grid) == 0.5
+    scores = model.predict(featurize(dataset, "val", config))
+    pd.testing.assert_frame_equal(scores, base_scores(dataset, "val", 0.5), check_names=False)
+
+
+def test_base_model_on_the_default_thresholds(data: Data) -> None:
+    model = build_model(PRESETS["base"]).fit(data.train, data.labels)
+    assert model.threshold_ == fit_base_threshold(data.dataset, "train", (0.0, 0.4))
+    expected = base_scores(data.dataset, "val", model.threshold_)
+    np.testing.assert_allclose(model.predict_array(data.val), expected.to_numpy())
+
+
+def test_base_model_needs_the_base_family(data: Data) -> None:
+    spec = dataclasses.replace(PRESETS["base"], families=("conf",))
+    with pytest.raises(LtrError, match="BASE needs the 'base' feature family"):
+        build_model(spec).fit(data.train, data.labels)
+
+
+# ---------------------------------------------------------------------- predict safeguards
+def test_predict_refuses_other_features_and_an_untrained_model(data: Data) -> None:
+    model = build_model(PRESETS["ridge"])
+    with pytest.raises(LtrError, match="not trained yet"):
+        model.predict(data.val)
+    model.fit(data.train, data.labels)
+    fewer = featurize(data.dataset, "val", FeatureConfig(thresholds=(0.0,)))
+    with pytest.raises(LtrError, match=r"features differ .* first difference: column \d+"):
+        model.predict(fewer)
+
+
+def test_fit_refuses_users_without_labels(data: Data) -> None:
+    with pytest.raises(LtrError, match=r"80 user\(s\) have features but no labels"):
+        build_model(PRESETS["ridge"]).fit(data.val, data.labels)
+
+
+# ------------------------------------------------------------------------------ ModelSpec
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_spec_round_trips_through_json(name: str) -> None:
+    spec = PRESETS[name].with_seed(7)
+    text = json.dumps(spec.to_dict(), allow_nan=False)
+    assert ModelSpec.from_dict(json.loads(text)) == spec
+
+
+def test_with_seed_seeds_the_members_apart() -> None:
+    spec = PRESETS["default"].with_seed(5)
+    assert spec.seed == 5 and [m.seed for m in spec.members] == [5, 6]
+
+
+def test_merged_overrides_fields_and_merges_params() -> None:
+    base = PRESETS["lgbm-regression"]
+    once = base.merged({"params": {"num_leaves": 15}, "calibration": "normal"})
+    twice = once.merged({"params": {"learning_rate": 0.1}, "n_grades": 8})
+    assert dict(twice.params) == {"num_leaves": 15, "learning_rate": 0.1}
+    assert (twice.calibration, twice.n_grades, twice.families) == ("normal", 8, base.families)
+    assert base.params == {} and base.calibration == "none"  # the preset is untouched
+    ensemble = PRESETS["default"].merged({"calibration": "isotonic", "weights": [1, 1]})
+    assert ensemble.calibration == "isotonic" and ensemble.weights == (1.0, 1.0)
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"learner": "ridge", "alpah": 1}, r"unknown field\(s\) alpah \(known: calibration, "),
+        ({"formulation": "pooled"}, "missing field 'learner'"),
+        ({"learner": "svm"}, r"unknown learner 'svm' \(known: base, ensemble, lgbm-lambdarank"),
+        ({"learner": "ridge", "formulation": "joint"}, r"unknown formulation 'joint' \(choose"),
+        ({"learner": "ridge", "calibration": "sigmoid"}, r"unknown calibration 'sigmoid' \("),
+        ({"learner": "ridge", "families": ["freq", "colour"]}, "unknown feature family 'colour'"),
+        ({"learner": "ridge", "families": "freq"}, "families must be a list, not 'freq'"),
+        ({"learner": "ridge", "params": [1]}, "params must be an object"),
+        ({"learner": "xgb-ndcg", "n_grades": 32}, "n_grades must be an integer from 2 to 31"),
+        ({"learner": "ridge", "n_grades": "8"}, "n_grades must be an integer"),
+        ({"learner": "ridge", "subqueries": 0}, "subqueries must be an integer >= 1"),
+        ({"learner": "ridge", "seed": -1}, "seed must be an integer >= 0"),
+        ({"learner": "ensemble"}, "an ensemble needs at least one member"),
+        ({"learner": "ridge", "members": [{"learner": "ridge"}]}, "only an ensemble has members"),
+        (
+            {"learner": "ensemble", "members": [{"learner": "ridge"}], "params": {"eta": 1}},
+            "an ensemble has no params of its own",
+        ),
+        (
+            {"learner": "ensemble", "members": [{"learner": "ridge"}], "weights": [1, 2]},
+            "one weight per member",
+        ),
+        (
+            {"learner": "ensemble", "members": [{"learner": "ridge"}] * 2, "weights": [1, -1]},
+            r"weights must be finite, >= 0 and not all 0, got \[1.0, -1.0\]",
+        ),
+        (
+            {"learner": "ensemble", "members": [{"learner": "ridge", "calibration": "x"}]},
+            "spec.json, member 1: unknown calibration 'x'",
+        ),
+        ([1, 2], "expected an object of spec fields"),
+    ],
+)
+def test_bad_specs_are_refused_naming_the_problem(raw: object, message: str) -> None:
+    with pytest.raises(LtrError, match=message) as error:
+        ModelSpec.from_dict(raw, where="spec.json")  # type: ignore[arg-type]
+    assert str(error.value).startswith("spec.json")
+
+
+def test_params_file_overrides_a_preset_or_holds_a_whole_spec(tmp_path: Path) -> None:
+    overrides = tmp_path / "over.json"
+    overrides.write_text('{"params": {"num_leaves": 15}, "calibration": "linear"}')
+    spec = resolve_spec("lgbm-regression", overrides)
+    assert spec.params == {"num_leaves": 15} and spec.calibration == "linear"
+    assert spec.families == PRESETS["lgbm-regression"].families
+    whole = tmp_path / "whole.json"
+    whole.write_text(json.dumps({"learner": "ridge", "params": {"alpha": 3.0}}))
+    assert resolve_spec("default", whole) == ModelSpec("ridge", params={"alpha": 3.0})
+    assert resolve_spec("ridge") == PRESETS["ridge"]
+
+
+def test_params_file_errors_name_the_file_line_and_column(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('{\n  "calibration": "normal",\n}\n')
+    with pytest.raises(DataError, match=rf"^{bad}:3:1: invalid JSON: .*trailing comma"):
+        resolve_spec("ridge", bad)
+    listing = tmp_path / "list.json"
+    listing.write_text("[1, 2]")
+    with pytest.raises(DataError, match="expected a JSON object with model spec fields"):
+        resolve_spec("ridge", listing)
+    typo = tmp_path / "typo.json"
+    typo.write_text('{"calibraton": "normal"}')
+    with pytest.raises(LtrError, match=rf"^{typo}: unknown field\(s\) calibraton"):
+        resolve_spec("ridge", typo)
+    with pytest.raises(DataError, match="file not found"):
+        resolve_spec("ridge", tmp_path / "missing.json")
