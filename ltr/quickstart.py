@@ -46,7 +46,8 @@ def run_quickstart(
     console = console or Console()
     data_dir, model_dir = workdir / "data", workdir / "model"
     synthetic = write_synthetic(data_dir, n_users=users, seed=seed)
-    console.print(f"1. synthetic data ({users} users, seed {seed}) written to {data_dir}")
+    plain = {"markup": False, "highlight": False, "soft_wrap": True}  # paths: no markup, no wrap
+    console.print(f"1. synthetic data ({users} users, seed {seed}) written to {data_dir}", **plain)
 
     dataset = load_dataset(data_dir)
     data = training_set(dataset, "train")
@@ -58,7 +59,7 @@ def run_quickstart(
     console.print(cv_table(results, f"Pearson, {QUICK_FOLDS}-fold CV on train"))
 
     trained = train_model(data, default, model_dir, cv=results[0].to_dict())
-    console.print(f"3. default model trained on train, saved to {model_dir}")
+    console.print(f"3. default model trained on train, saved to {model_dir}", **plain)
 
     written = []
     predictions = {}
@@ -67,7 +68,7 @@ def run_quickstart(
         path = submissions / f"synthetic-{split}.json"
         write_submission(predictions[split], path, dataset, split)
         written.append(path)
-    console.print(f"4. submissions: {', '.join(map(str, written))}")
+    console.print(f"4. submissions: {', '.join(map(str, written))}", **plain)
 
     base_model = build_model(base).fit(data.features, data.labels)
     base_val = base_model.predict(trained.features(dataset, "val"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from ltr.cli.common import console, handle_errors
@@ -31,9 +32,14 @@ PARAMS_HELP = (
 )
 
 
+def say(text: str) -> None:
+    """Plain text: paths may hold brackets (rich markup) and must not be wrapped mid-way."""
+    console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
 def cv_table(results: list[CVResult], title: str) -> Table:
     """Per-situation and mean Pearson (mean +- std over folds) of each model."""
-    table = Table(title=title, title_justify="left")
+    table = Table(title=escape(title), title_justify="left")
     table.add_column("model")
     for situation in SITUATIONS:
         table.add_column(situation, justify="right")
@@ -45,7 +51,7 @@ def cv_table(results: list[CVResult], title: str) -> Table:
             for m, s in zip(result.per_situation, result.per_situation_std, strict=True)
         ]
         table.add_row(
-            result.name,
+            escape(result.name),
             *cells,
             f"[bold]{result.mean:.4f}[/] ± {result.std:.3f}",
             f"{result.seconds:.1f}",
@@ -91,7 +97,7 @@ def register(app: typer.Typer) -> None:
             }
         dataset = load_dataset(data_dir)
         data = training_set(dataset, split)
-        console.print(
+        say(
             f"{dataset.name} {split}: {len(data.features.users)} users, "
             f"{data.features.shape[1]} features; {folds}-fold x {repeats} repeats, seed {seed}"
         )
@@ -107,7 +113,7 @@ def register(app: typer.Typer) -> None:
             )
         console.print(cv_table(results, f"Pearson, {folds}-fold x {repeats} ({dataset.name})"))
         write_json_atomic(report, cv_report(results, data))
-        console.print(f"report: {report}")
+        say(f"report: {report}")
 
     @app.command("train")
     @handle_errors
@@ -136,7 +142,7 @@ def register(app: typer.Typer) -> None:
             console.print(cv_table([result], f"Pearson, {cv_folds}-fold ({dataset.name})"))
         with console.status(f"training {model}"):
             trained = train_model(data, spec, model_dir, cv=cv, threads=threads)
-        console.print(
+        say(
             f"trained {model} on {len(data.features.users)} users of {dataset.name} train; "
             f"saved to {model_dir} ({len(trained.manifest['files'])} files)"
         )
@@ -163,7 +169,7 @@ def register(app: typer.Typer) -> None:
         scores = trained.predict(dataset, split)
         path = out or SUBMISSIONS_DIR / f"{dataset.name}-{split}.json"
         write_submission(scores, path, dataset, split)
-        console.print(f"wrote {path} ({len(scores)} users of {dataset.name} {split})")
+        say(f"wrote {path} ({len(scores)} users of {dataset.name} {split})")
 
     @app.command("quickstart")
     @handle_errors
