@@ -1,0 +1,46 @@
+"""Optuna tuning of the rankers for mean Pearson: search spaces, the CV objective, studies
+that resume and run in parallel, and reports.
+
+    from tuning import load_tuning_data, tune, chosen_spec
+    data = load_tuning_data("../shared/data/aware2023")
+    tune(data, "aware", n_trials=50)              # SQLite file ltr-studies.db in the cwd
+    spec, trial, study = chosen_spec("aware")     # the configuration `ltr train --study` uses
+"""
+
+from tuning.objective import CVObjective, CVProtocol, TuningData, load_tuning_data
+from tuning.space import DEFAULT_SPACE, SPACES, SearchSpace, get_space
+from tuning.studies import (
+    DEFAULT_PENALTY,
+    DEFAULT_STORAGE,
+    TuneInterrupted,
+    chosen_spec,
+    chosen_trial,
+    list_studies,
+    load_existing_study,
+    scored_trials,
+    storage_url,
+    study_summary,
+    tune,
+)
+
+__all__ = [
+    "DEFAULT_PENALTY",
+    "DEFAULT_SPACE",
+    "DEFAULT_STORAGE",
+    "SPACES",
+    "CVObjective",
+    "CVProtocol",
+    "SearchSpace",
+    "TuneInterrupted",
+    "TuningData",
+    "chosen_spec",
+    "chosen_trial",
+    "get_space",
+    "list_studies",
+    "load_existing_study",
+    "load_tuning_data",
+    "scored_trials",
+    "storage_url",
+    "study_summary",
+    "tune",
+]
