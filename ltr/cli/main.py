@@ -5,7 +5,13 @@ from __future__ import annotations
 import typer
 
 from ltr import __version__
-from ltr.cli import data_commands, evaluation_commands, feature_commands, model_commands
+from ltr.cli import (
+    data_commands,
+    evaluation_commands,
+    feature_commands,
+    model_commands,
+    study_commands,
+)
 
 app = typer.Typer(
     name="ltr",
@@ -16,7 +22,13 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for module in (data_commands, feature_commands, evaluation_commands, model_commands):
+for module in (
+    data_commands,
+    feature_commands,
+    evaluation_commands,
+    model_commands,
+    study_commands,
+):
     module.register(app)
 
 
