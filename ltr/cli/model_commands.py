@@ -122,28 +122,69 @@ def register(app: typer.Typer) -> None:
         model_dir: Path = typer.Option(..., "--model-dir", "-o", help="Where to save the model."),
         model: str = typer.Option("default", "--model", "-m", help=MODEL_HELP),
         params: Path | None = typer.Option(None, "--params", help=PARAMS_HELP),
-        seed: int = typer.Option(0, "--seed", help="Seed of the model."),
+        study: str | None = typer.Option(
+            None,
+            "--study",
+            help="Train the configuration an Optuna study chose (`ltr tune`, `ltr studies "
+            "show`): its best mean - k * std trial, rebuilt exactly.",
+        ),
+        storage: str | None = typer.Option(
+            None,
+            "--storage",
+            envvar="LTR_STORAGE",
+            help="Storage URL of --study (default $LTR_STORAGE, else sqlite:///ltr-studies.db).",
+        ),
+        penalty: float | None = typer.Option(
+            None, "--penalty", min=0, help="With --study: k of mean - k * std (default 1)."
+        ),
+        seed: int | None = typer.Option(
+            None,
+            "--seed",
+            help="Seed of the model (default 0; with --study, the seed the trial was scored with).",
+        ),
         cv_folds: int = typer.Option(
             0, "--cv-folds", min=0, help="Also cross-validate (K folds x 1) and store the figures."
         ),
         threads: int = typer.Option(1, "--threads", min=1, help="Threads per learner."),
     ) -> None:
         """Train a model on split 'train' and save it (native files + schema + fingerprints)."""
+        if study is not None and (params is not None or model != "default"):
+            raise LtrError("--study trains the study's chosen configuration: drop --model/--params")
         dataset = load_dataset(data_dir)
         data = training_set(dataset, "train")
-        spec = resolve_spec(model, params).with_seed(seed)
         cv = None
+        if study is None:
+            name = model
+            spec = resolve_spec(model, params).with_seed(0 if seed is None else seed)
+        else:
+            from tuning.objective import TuningData
+            from tuning.studies import DEFAULT_PENALTY, chosen_spec, study_cv_record
+
+            spec, score, found = chosen_spec(
+                study,
+                storage,
+                penalty=DEFAULT_PENALTY if penalty is None else penalty,
+                data=TuningData.from_training_set(data),
+            )
+            spec = spec if seed is None else spec.with_seed(seed)
+            name = f"study {study} trial {score.number}"
+            cv = study_cv_record(found, score)
+            say(
+                f"{name}: CV mean Pearson {score.mean:.4f} ± {score.std:.4f} "
+                f"(chosen by mean - {cv['penalty']:g} std = {score.penalised:.4f})"
+            )
         if cv_folds:
+            cv_seed = 0 if seed is None else seed
             with console.status("cross-validating"):
                 (result,) = cross_validate_models(
-                    data, {model: spec}, folds=cv_folds, repeats=1, seed=seed, threads=threads
+                    data, {name: spec}, folds=cv_folds, repeats=1, seed=cv_seed, threads=threads
                 )
             cv = result.to_dict()
             console.print(cv_table([result], f"Pearson, {cv_folds}-fold ({dataset.name})"))
-        with console.status(f"training {model}"):
+        with console.status(f"training {escape(name)}"):
             trained = train_model(data, spec, model_dir, cv=cv, threads=threads)
         say(
-            f"trained {model} on {len(data.features.users)} users of {dataset.name} train; "
+            f"trained {name} on {len(data.features.users)} users of {dataset.name} train; "
             f"saved to {model_dir} ({len(trained.manifest['files'])} files)"
         )
 
