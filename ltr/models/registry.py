@@ -52,7 +52,9 @@ def _presets() -> dict[str, ModelSpec]:
         members=(presets["ridge"], presets["xgb-regression"]),
         weights=(2.0, 1.0),
     )
-    return presets
+    # Seeded the way the commands seed them (`--seed 0`: members get 0, 1, ...), so a preset
+    # used from Python gives the numbers `ltr cv/train` print.
+    return {name: spec.with_seed(0) for name, spec in presets.items()}
 
 
 #: Models selectable by name (`ltr cv --model NAME`, `ltr train --model NAME`).
