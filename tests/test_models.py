@@ -423,6 +423,12 @@ def test_with_seed_seeds_the_members_apart() -> None:
     assert spec.seed == 5 and [m.seed for m in spec.members] == [5, 6]
 
 
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_presets_are_seeded_as_the_commands_seed_them(name: str) -> None:
+    """`ltr cv/train --seed 0` and `preset(name)` from Python must be the same model."""
+    assert preset(name) == preset(name).with_seed(0)
+
+
 def test_merged_overrides_fields_and_merges_params() -> None:
     base = PRESETS["lgbm-regression"]
     once = base.merged({"params": {"num_leaves": 15}, "calibration": "normal"})
