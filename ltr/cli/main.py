@@ -8,6 +8,7 @@ from ltr import __version__
 from ltr.cli import (
     data_commands,
     evaluation_commands,
+    explain_commands,
     feature_commands,
     model_commands,
     study_commands,
@@ -27,6 +28,7 @@ for module in (
     feature_commands,
     evaluation_commands,
     model_commands,
+    explain_commands,
     study_commands,
 ):
     module.register(app)
