@@ -200,11 +200,18 @@ def read_identity(study: optuna.Study) -> dict[str, Any] | None:
 
 
 # ----------------------------------------------------------------------------- samplers
-def make_sampler(seed: int, n_existing: int = 0, worker: int = 0) -> optuna.samplers.BaseSampler:
-    """Seeded multivariate TPE. The seed mixes in the number of trials already in the study
-    and the worker index: a resumed study or a second worker does not replay the random
-    start-up points of the first run (that would duplicate trials)."""
-    state = np.random.SeedSequence([seed, n_existing, worker]).generate_state(1)[0]
+def make_sampler(
+    seed: int, n_existing: int = 0, worker: int = 0, nonce: int = 0
+) -> optuna.samplers.BaseSampler:
+    """Seeded multivariate TPE.
+
+    The seed mixes in the number of trials already in the study, the worker index and a nonce
+    (0 for the run that created the study, else the process id): a resumed study, a second
+    spawned worker or a second `ltr tune` command on the same study never replays the random
+    start-up points of another run, which would evaluate the same configurations twice. A new
+    study run by one command is reproducible: same seed, same trials.
+    """
+    state = np.random.SeedSequence([seed, n_existing, worker, nonce]).generate_state(1)[0]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         return optuna.samplers.TPESampler(
@@ -436,6 +443,7 @@ class _WorkerTask:
     trials_before: int
     pruner: str
     threads: int
+    nonce: int = 0
     parent: int | None = None
 
 
@@ -488,7 +496,7 @@ def _optimize(
     study = optuna.load_study(
         study_name=task.name,
         storage=storage,
-        sampler=make_sampler(task.seed, task.trials_before, task.worker),
+        sampler=make_sampler(task.seed, task.trials_before, task.worker, task.nonce),
         pruner=make_pruner(task.pruner),
     )
     fail_orphaned_trials(study)
@@ -575,18 +583,19 @@ def tune(
     shares = _shares(n_trials, jobs)
     tasks = [
         _WorkerTask(
-            url,
-            study_name,
-            space_obj.name,
-            protocol_obj,
-            data,
-            share,
-            timeout,
-            seed,
-            i,
-            before,
-            pruner,
-            threads,
+            url=url,
+            name=study_name,
+            space=space_obj.name,
+            protocol=protocol_obj,
+            data=data,
+            n_trials=share,
+            timeout=timeout,
+            seed=seed,
+            worker=i,
+            trials_before=before,
+            pruner=pruner,
+            threads=threads,
+            nonce=0 if created else os.getpid(),
         )
         for i, share in enumerate(shares)
         if share is None or share > 0
