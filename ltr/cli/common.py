@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
+from ltr.data import Dataset, load_dataset
 from ltr.errors import LtrError
 
 console = Console()
@@ -35,3 +37,11 @@ def handle_errors(func: F) -> F:
             raise typer.Exit(code=1) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def load_data(folder: Path) -> Dataset:
+    """Load a data folder and show its loading warnings (e.g. unrated concepts) on stderr."""
+    dataset = load_dataset(folder)
+    for warning in dataset.warnings:
+        err_console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
+    return dataset

@@ -14,9 +14,8 @@ from rich.table import Table
 from rich.text import Text
 
 from ltr.baseline import DEFAULT_GRID, base_scores, fit_base_threshold, threshold_table
-from ltr.cli.common import console, err_console, handle_errors
+from ltr.cli.common import console, handle_errors, load_data
 from ltr.data.dataset import Dataset
-from ltr.data.loading import load_dataset
 from ltr.errors import LtrError
 from ltr.metrics import Scores, score_run
 from ltr.situations import SITUATIONS
@@ -66,11 +65,6 @@ def _labels(dataset: Dataset, split: str, command: str) -> pd.DataFrame:
     return dataset.split_labels(split)
 
 
-def _warn(dataset: Dataset) -> None:
-    for warning in dataset.warnings:
-        err_console.print(Text("warning: ", style="yellow") + Text(warning), soft_wrap=True)
-
-
 @handle_errors
 def baseline(
     data: Annotated[Path, typer.Argument(metavar="DIR", help=DATA_HELP)],
@@ -91,8 +85,7 @@ def baseline(
     ] = False,
 ) -> None:
     """Score a split with BASE, the organisers' baseline (global threshold fitted on train)."""
-    dataset = load_dataset(data)
-    _warn(dataset)
+    dataset = load_data(data)
     dataset.split_users(split)  # fail early on an unknown split
     fitted = threshold is None
     if fitted:
@@ -131,7 +124,7 @@ def evaluate(
     split: Annotated[str, typer.Option("--split", "-s", help=SPLIT_HELP)],
 ) -> None:
     """Score a run file against a split's labels with the challenge's metric."""
-    dataset = load_dataset(data)
+    dataset = load_data(data)
     labels = _labels(dataset, split, "evaluate")
     run = validate_run(read_run(run_file), dataset.split_users(split), run_file, split=split)
     scores = score_run(run.loc[labels.index], labels, name=str(run_file))
@@ -146,7 +139,7 @@ def check(
     split: Annotated[str, typer.Option("--split", "-s", help="Split the run is for.")],
 ) -> None:
     """Check a run file as the challenge does: format, exactly the split's users, finite numbers."""
-    dataset = load_dataset(data)
+    dataset = load_data(data)
     users = dataset.split_users(split)
     run = validate_run(read_run(run_file), users, run_file, split=split)
     _say(f"valid: {len(run)} users ({dataset.name} {split})")

@@ -8,8 +8,7 @@ import pandas as pd
 import typer
 from rich.table import Table
 
-from ltr.cli.common import console, handle_errors
-from ltr.data import load_dataset
+from ltr.cli.common import console, handle_errors, load_data
 from ltr.fileio import write_json_atomic
 from ltr.situations import DESCRIPTIONS, SITUATIONS
 
@@ -70,7 +69,7 @@ def register(app: typer.Typer) -> None:
         if unknown:
             raise LtrError(f"unknown situation {unknown[0]!r} (known: {', '.join(SITUATIONS)})")
         trained = load_trained(model_dir)
-        dataset = load_dataset(data_dir)
+        dataset = load_data(data_dir)
         explanation = explain_user(trained, dataset, split, user)
         summary = Table(
             title=f"user {user} ({len(explanation.photos)} photos, {dataset.name} {split})",

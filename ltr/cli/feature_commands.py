@@ -10,8 +10,7 @@ from typing import Annotated
 
 import typer
 
-from ltr.cli.common import console, err_console, handle_errors
-from ltr.data.loading import load_dataset
+from ltr.cli.common import console, handle_errors, load_data
 from ltr.errors import LtrError
 from ltr.features import FAMILIES, FeatureConfig, featurize
 from ltr.features.config import parse_families
@@ -58,9 +57,7 @@ def features(
     if parsed is not None:
         config_args["thresholds"] = parsed
     config = FeatureConfig(**config_args)  # type: ignore[arg-type]
-    dataset = load_dataset(data)
-    for warning in dataset.warnings:
-        err_console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+    dataset = load_data(data)
     matrix = featurize(dataset, split, config)
     if matrix.shape[1] == 0:
         raise LtrError(

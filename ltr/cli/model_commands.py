@@ -6,15 +6,12 @@ from pathlib import Path
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
-from ltr.cli.common import console, handle_errors
-from ltr.cv import CVResult
-from ltr.data import load_dataset
+from ltr.cli.common import console, handle_errors, load_data
 from ltr.errors import LtrError
 from ltr.fileio import write_json_atomic
 from ltr.models import COMPARE, PRESETS, preset
-from ltr.situations import SITUATIONS
+from ltr.tables import cv_table
 from ltr.workflow import (
     SUBMISSIONS_DIR,
     cross_validate_models,
@@ -35,28 +32,6 @@ PARAMS_HELP = (
 def say(text: str) -> None:
     """Plain text: paths may hold brackets (rich markup) and must not be wrapped mid-way."""
     console.print(text, markup=False, highlight=False, soft_wrap=True)
-
-
-def cv_table(results: list[CVResult], title: str) -> Table:
-    """Per-situation and mean Pearson (mean +- std over folds) of each model."""
-    table = Table(title=escape(title), title_justify="left")
-    table.add_column("model")
-    for situation in SITUATIONS:
-        table.add_column(situation, justify="right")
-    table.add_column("mean Pearson", justify="right")
-    table.add_column("seconds", justify="right")
-    for result in results:
-        cells = [
-            f"{m:.3f} ± {s:.3f}"
-            for m, s in zip(result.per_situation, result.per_situation_std, strict=True)
-        ]
-        table.add_row(
-            escape(result.name),
-            *cells,
-            f"[bold]{result.mean:.4f}[/] ± {result.std:.3f}",
-            f"{result.seconds:.1f}",
-        )
-    return table
 
 
 def register(app: typer.Typer) -> None:
@@ -95,7 +70,7 @@ def register(app: typer.Typer) -> None:
                     model, params
                 ).with_seed(seed)
             }
-        dataset = load_dataset(data_dir)
+        dataset = load_data(data_dir)
         data = training_set(dataset, split)
         say(
             f"{dataset.name} {split}: {len(data.features.users)} users, "
@@ -150,7 +125,7 @@ def register(app: typer.Typer) -> None:
         """Train a model on split 'train' and save it (native files + schema + fingerprints)."""
         if study is not None and (params is not None or model != "default"):
             raise LtrError("--study trains the study's chosen configuration: drop --model/--params")
-        dataset = load_dataset(data_dir)
+        dataset = load_data(data_dir)
         data = training_set(dataset, "train")
         cv = None
         if study is None:
@@ -206,7 +181,7 @@ def register(app: typer.Typer) -> None:
         from ltr.models.persistence import load_trained
 
         trained = load_trained(model_dir, threads=threads)
-        dataset = load_dataset(data_dir)
+        dataset = load_data(data_dir)
         scores = trained.predict(dataset, split)
         path = out or SUBMISSIONS_DIR / f"{dataset.name}-{split}.json"
         write_submission(scores, path, dataset, split)
