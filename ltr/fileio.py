@@ -11,6 +11,17 @@ from pathlib import Path
 from typing import IO, Any
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def public_mode(path: Path, *, directory: bool = False) -> None:
+    """Give a temporary file (0600) or folder (0700) the mode a plain `open`/`mkdir` would."""
+    os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path next to `path`; move it over `path` only if the block succeeds."""
@@ -19,6 +30,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
+    public_mode(tmp_path)  # mkstemp makes it private; the result is an ordinary file
     try:
         yield tmp_path
         os.replace(tmp_path, path)

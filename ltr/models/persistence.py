@@ -28,7 +28,7 @@ from ltr import __version__
 from ltr.data import Dataset
 from ltr.errors import ModelError
 from ltr.features import FeatureConfig, FeatureMatrix, featurize
-from ltr.fileio import write_json_atomic
+from ltr.fileio import public_mode, write_json_atomic
 from ltr.models.base import ProfileModel
 from ltr.models.registry import build_model
 from ltr.models.spec import ModelSpec
@@ -91,6 +91,7 @@ def save_trained(
     directory = Path(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    public_mode(tmp, directory=True)
     try:
         files = model.save(tmp)
         manifest = {
