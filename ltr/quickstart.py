@@ -13,12 +13,12 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from ltr.cli.model_commands import cv_table
 from ltr.data import load_dataset
 from ltr.data.synthetic import write_synthetic
 from ltr.metrics import Scores, score_run
 from ltr.models import build_model, preset
 from ltr.situations import SITUATIONS
+from ltr.tables import cv_table
 from ltr.workflow import cross_validate_models, train_model, training_set, write_submission
 
 #: Folds of the quick start's cross-validation (one repeat keeps it under a minute).
