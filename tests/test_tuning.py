@@ -390,7 +390,7 @@ def test_cli_tune_show_list_report_export_and_train(
     spec_file = tmp_path / "spec.json"
     code, out = _cli("studies", "show", "demo", "--storage", db, "--export", spec_file)
     assert code == 0, out
-    assert "chosen (max mean - 1 std): trial" in out and "parameters of the chosen" in out
+    assert "chosen (max mean - 0.5 std): trial" in out and "parameters of the chosen" in out
     code, out = _cli("studies", "show", "demo", "--storage", db, "--json")
     summary = json.loads(out)
     assert summary["states"]["complete"] + summary["states"].get("pruned", 0) == 4

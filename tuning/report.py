@@ -53,7 +53,11 @@ def _optuna_figure(plot: Any, study: optuna.Study, path: Path, **kwargs: Any) ->
         except (ValueError, RuntimeError, ZeroDivisionError) as error:
             plt.close("all")
             return str(error) or type(error).__name__
-    figure = axes.figure if hasattr(axes, "figure") else np.ravel(axes)[0].figure
+    first = axes if hasattr(axes, "figure") else np.ravel(axes)[0]
+    figure = first.figure
+    legend = first.get_legend()
+    if legend is not None and len(legend.get_texts()) > 8:
+        legend.remove()  # one entry per trial: unreadable beyond a few
     figure.set_size_inches(8, 5)
     _save(figure, path)
     return None
