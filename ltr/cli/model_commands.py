@@ -110,7 +110,7 @@ def register(app: typer.Typer) -> None:
             help="Storage URL of --study (default $LTR_STORAGE, else sqlite:///ltr-studies.db).",
         ),
         penalty: float | None = typer.Option(
-            None, "--penalty", min=0, help="With --study: k of mean - k * std (default 1)."
+            None, "--penalty", min=0, help="With --study: k of mean - k * std (default 0.5)."
         ),
         seed: int | None = typer.Option(
             None,
