@@ -1,7 +1,7 @@
 """Benchmark of `ltr tune`: trials per minute, and where a trial's time goes.
 
     python benchmarks/tuning.py                          # aware2023 train, LightGBM + XGBoost
-    python benchmarks/tuning.py --families ensemble --trials 6
+    python benchmarks/tuning.py --families ensemble --trials 6 --jobs 1
 
 For each model family, runs a real study (SQLite file in a temporary folder, TPE, 5-fold x 1
 CV, the family's search space, 1 learner thread, no pruning so every trial does all its folds)
@@ -17,6 +17,10 @@ in this process and times, by wrapping the functions involved:
 - ``other``: the rest of the objective (label alignment, grades, stacking...);
 - ``featurise``: featurising the training split, once per process, shared by every trial
   (shown amortised over the trials run).
+
+Then the same configurations (enqueued) run again through `tuning.tune` with ``--jobs``
+spawned worker processes (default 2, one per core), worker start-up included: the trials per
+minute of a real parallel `ltr tune`.
 
 "Outside the learners" = everything but ``learners``, as a share of the trial time. The
 machine's 1-minute load average is recorded: other processes slow every figure down.
@@ -122,6 +126,7 @@ def run_family(data: Any, family: str, trials: int, folds: int, seed: int) -> di
         study.optimize(timed_objective, n_trials=trials)
         wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
         values = [t.value for t in study.trials if t.value is not None]
+        params = [t.params for t in study.trials]
     inside = sum(objective_seconds)
     parts = {
         "learners": TIMES["learners"],
@@ -141,7 +146,25 @@ def run_family(data: Any, family: str, trials: int, folds: int, seed: int) -> di
         "parts_seconds": parts,
         "best_value": max(values) if values else None,
         "load_average_1min": os.getloadavg()[0],
+        "params": params,
     }
+
+
+def run_parallel(data: Any, family: str, params: list[dict], folds: int, jobs: int) -> float:
+    """Wall seconds of `ltr tune`'s own parallel run (`jobs` spawned workers, SQLite) over
+    exactly the configurations of the one-process run (enqueued), worker start-up included."""
+    from tuning.objective import CVProtocol
+    from tuning.studies import StudySettings, open_study, tune
+
+    protocol = CVProtocol(folds=folds, repeats=1, seed=0)
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{tmp}/bench.db"
+        study, *_ = open_study("bench", url, data, StudySettings(family, protocol))
+        for values in params[1:]:  # the first one, the default, is enqueued already
+            study.enqueue_trial(values)
+        started = time.perf_counter()
+        tune(data, "bench", storage=url, n_trials=len(params), jobs=jobs, pruner="none")
+        return time.perf_counter() - started
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -151,6 +174,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trials", type=int, default=12, help="trials per family")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--jobs", type=int, default=2, help="also time the same trials with J workers (1: skip)"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS / "tuning.json")
     args = parser.parse_args(argv)
 
@@ -167,6 +193,9 @@ def main(argv: list[str] | None = None) -> int:
     for family in args.families.split(","):
         row = run_family(data, family.strip(), args.trials, args.folds, args.seed)
         row["parts_seconds"]["featurise (amortised)"] = featurise / args.trials
+        if args.jobs > 1:
+            wall = run_parallel(data, family.strip(), row["params"], args.folds, args.jobs)
+            row["trials_per_minute_parallel"] = 60 * args.trials / wall
         rows.append(row)
 
     print(
@@ -175,8 +204,15 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.folds}-fold CV, {args.trials} trials per family, 1 thread, no pruning\n"
     )
     names = ["learners", "folding", "metric", "optuna", "other", "featurise (amortised)"]
-    print("| family | trials/min | s/trial | " + " | ".join(names) + " | outside learners | load |")
-    print("|" + " --- |" * (len(names) + 5))
+    parallel = f" trials/min, {args.jobs} workers |" if args.jobs > 1 else ""
+    print(
+        "| family | trials/min, 1 process |"
+        + parallel
+        + " s/trial | "
+        + " | ".join(names)
+        + " | outside learners | load |"
+    )
+    print("|" + " --- |" * (len(names) + 5 + (args.jobs > 1)))
     for row in rows:
         parts = row["parts_seconds"]
         total = sum(parts.values())
@@ -185,7 +221,8 @@ def main(argv: list[str] | None = None) -> int:
         row["outside_learners_share"] = outside / 100
         print(
             f"| {row['family']} | {row['trials_per_minute']:.1f} | "
-            f"{row['seconds_per_trial']:.2f} | "
+            + (f"{row['trials_per_minute_parallel']:.1f} | " if args.jobs > 1 else "")
+            + f"{row['seconds_per_trial']:.2f} | "
             + " | ".join(shares)
             + f" | **{outside:.1f}%** | {row['load_average_1min']:.1f} |"
         )
@@ -199,6 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "data": str(args.data),
         "featurise_seconds": featurise,
+        "jobs": args.jobs,
         "rows": rows,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
