@@ -823,14 +823,17 @@ def study_summary(study: optuna.Study, penalty: float = DEFAULT_PENALTY) -> dict
     }
 
 
-def list_studies(storage: str | Path | None = None) -> list[dict[str, Any]]:
-    """One summary per study in the storage (studies not made by `tune` are listed too)."""
+def list_studies(
+    storage: str | Path | None = None, penalty: float = DEFAULT_PENALTY
+) -> list[dict[str, Any]]:
+    """One summary per study made by `tune` in the storage (others are skipped)."""
     url = storage_url(storage)
     store = open_storage(url, must_exist=True)
     out = []
     for name in sorted(optuna.get_all_study_names(store)):
         study = optuna.load_study(study_name=name, storage=store)
-        out.append(study_summary(study))
+        if read_identity(study) is not None:
+            out.append(study_summary(study, penalty))
     return out
 
 

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -267,28 +268,32 @@ def register(app: typer.Typer) -> None:
         storage: str | None = typer.Option(
             None, "--storage", envvar=STORAGE_ENV, help=STORAGE_HELP
         ),
+        penalty: float = typer.Option(DEFAULT_PENALTY, "--penalty", min=0, help=PENALTY_HELP),
     ) -> None:
         """Studies in a storage: family, data, trials by state, best and chosen values."""
+        from tuning.objective import CVProtocol
         from tuning.studies import list_studies, storage_url
 
-        rows = list_studies(storage)
-        table = Table(title=f"studies in {storage_url(storage)}", title_justify="left")
-        for column in ("study", "family", "data", "CV", "trials", "best mean ± std", "chosen"):
-            table.add_column(column, justify="left" if column in ("study", "trials") else "right")
+        rows = list_studies(storage, penalty)
+        console.print(f"{len(rows)} studies in {storage_url(storage)}", highlight=False)
         for row in rows:
             identity = row["identity"]
-            best, chosen = row["best"], row["chosen"]
-            cv = identity["cv"]
-            table.add_row(
-                row["name"],
-                identity["space"]["name"],
-                f"{identity['data']['name']} {identity['data']['split']}",
-                f"{cv['folds']}x{cv['repeats']}",
-                ", ".join(f"{n} {s}" for s, n in sorted(row["states"].items())) or "none",
-                f"{best['mean']:.4f} ± {best['std']:.3f} (#{best['number']})" if best else "-",
-                f"{chosen['mean']:.4f} (#{chosen['number']})" if chosen else "-",
+            best, chosen, states = row["best"], row["chosen"], row["states"]
+            data, protocol = identity["data"], CVProtocol(**identity["cv"])
+            counts = ", ".join(f"{n} {state}" for state, n in sorted(states.items())) or "none"
+            console.print(
+                f"[bold]{escape(row['name'])}[/]: {identity['space']['name']} on {data['name']} "
+                f"{data['split']} ({protocol.folds}-fold x {protocol.repeats}); "
+                f"{row['n_trials']} trials: {counts}",
+                highlight=False,
             )
-        console.print(table)
+            if best:
+                console.print(
+                    f"  best {best['mean']:.4f} ± {best['std']:.4f} (trial {best['number']}); "
+                    f"chosen: trial {chosen['number']} (mean - {row['penalty']:g} std = "
+                    f"{chosen['penalised']:.4f})",
+                    highlight=False,
+                )
 
     @studies_app.command("show")
     @handle_errors
