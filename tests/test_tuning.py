@@ -259,7 +259,11 @@ def test_resume_refuses_other_space_data_or_folds(
         tune(load_tuning_data(other_dir), "s", storage=url, n_trials=1)
     with pytest.raises(StudyError, match="cross-validation: study uses 3-fold x 1"):
         tune(data, "s", storage=url, protocol=CVProtocol(5, 1, 0), n_trials=1)
+    with pytest.raises(StudyError, match="this run 3-fold x 1 repeats, seed 9"):
+        tune(data, "s", storage=url, cv_seed=9, n_trials=1)  # the rest from the study
     assert len(load_existing_study("s", url).trials) == 1  # nothing was added
+    outcome = tune(data, "s", storage=url, repeats=1, n_trials=1)  # same as the study's
+    assert outcome.protocol == FAST and not outcome.created
 
 
 def test_a_new_study_is_reproducible_and_a_resume_does_not_replay(

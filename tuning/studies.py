@@ -246,13 +246,24 @@ class StudySettings:
 
     space: str | None = None
     protocol: CVProtocol | None = None
+    #: Single CV fields (used when `protocol` is None): missing ones come from the study.
+    folds: int | None = None
+    repeats: int | None = None
+    cv_seed: int | None = None
 
 
 def resolve_settings(
     existing: dict[str, Any] | None, settings: StudySettings
 ) -> tuple[SearchSpace, CVProtocol]:
     space_name = settings.space or (existing["space"]["name"] if existing else DEFAULT_SPACE)
-    protocol = settings.protocol or (CVProtocol(**existing["cv"]) if existing else CVProtocol())
+    protocol = settings.protocol
+    if protocol is None:
+        base = CVProtocol(**existing["cv"]) if existing else CVProtocol()
+        protocol = CVProtocol(
+            base.folds if settings.folds is None else settings.folds,
+            base.repeats if settings.repeats is None else settings.repeats,
+            base.seed if settings.cv_seed is None else settings.cv_seed,
+        )
     return get_space(space_name), protocol
 
 
@@ -561,6 +572,9 @@ def tune(
     storage: str | Path | None = None,
     space: str | None = None,
     protocol: CVProtocol | None = None,
+    folds: int | None = None,
+    repeats: int | None = None,
+    cv_seed: int | None = None,
     n_trials: int | None = None,
     timeout: float | None = None,
     jobs: int = 1,
@@ -570,7 +584,12 @@ def tune(
     progress: ProgressCallback | None = None,
 ) -> TuneOutcome:
     """Create or resume `study_name` and run `n_trials` more trials (and/or for `timeout`
-    seconds) in `jobs` processes. Raises KeyboardInterrupt after cleaning up on Ctrl-C."""
+    seconds) in `jobs` processes.
+
+    `space` and the CV settings (a whole `protocol`, or single `folds`/`repeats`/`cv_seed`)
+    default to the existing study's, else to `DEFAULT_SPACE` and `CVProtocol()`. Raises
+    `TuneInterrupted` (a KeyboardInterrupt) after cleaning up on Ctrl-C.
+    """
     if n_trials is None and timeout is None:
         raise StudyError("give a number of trials or a timeout (or both)")
     if jobs < 1 or threads < 1:
@@ -578,7 +597,7 @@ def tune(
     make_pruner(pruner)  # validate early
     url = storage_url(storage)
     study, space_obj, protocol_obj, created = open_study(
-        study_name, url, data, StudySettings(space, protocol)
+        study_name, url, data, StudySettings(space, protocol, folds, repeats, cv_seed)
     )
     orphans = fail_orphaned_trials(study)
     trials = study.get_trials(deepcopy=False)

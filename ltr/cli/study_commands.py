@@ -196,7 +196,7 @@ def register(app: typer.Typer) -> None:
         """Tune a model family with Optuna for mean CV Pearson; resumable, parallel."""
         import optuna
 
-        from tuning.objective import CVProtocol, load_tuning_data
+        from tuning.objective import load_tuning_data
         from tuning.studies import (
             TuneInterrupted,
             load_existing_study,
@@ -208,9 +208,6 @@ def register(app: typer.Typer) -> None:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         if trials is None and timeout is None:
             trials = 50
-        protocol = None
-        if folds is not None or repeats is not None or cv_seed is not None:
-            protocol = CVProtocol(folds or 5, repeats or 2, cv_seed or 0)
         data = load_tuning_data(data_dir, split)
         url = storage_url(storage)
         budget = " and ".join(
@@ -231,7 +228,9 @@ def register(app: typer.Typer) -> None:
                     study,
                     storage=url,
                     space=model,
-                    protocol=protocol,
+                    folds=folds,
+                    repeats=repeats,
+                    cv_seed=cv_seed,
                     n_trials=trials,
                     timeout=timeout,
                     jobs=jobs,
