@@ -71,7 +71,7 @@ def _spread_figure(study: optuna.Study, penalty: float, path: Path) -> str | Non
     figure, ax = plt.subplots(figsize=(7, 5))
     std = np.array([s.std for s in scores])
     mean = np.array([s.mean for s in scores])
-    ax.scatter(std, mean, s=18, alpha=0.6, label="completed trials")
+    ax.scatter(std, mean, s=18, alpha=0.6, color="tab:blue", label="completed trials")
     chosen, best = scores[0], max(scores, key=lambda s: s.mean)
     grid = np.linspace(std.min() * 0.9, std.max() * 1.1 + 1e-9, 50)
     ax.plot(
@@ -86,9 +86,10 @@ def _spread_figure(study: optuna.Study, penalty: float, path: Path) -> str | Non
         [best.std],
         [best.mean],
         marker="s",
-        s=70,
+        s=110,
         facecolors="none",
-        edgecolors="C1",
+        edgecolors="navy",
+        linewidths=1.5,
         label=f"best mean: trial {best.number}",
     )
     ax.scatter(
@@ -96,7 +97,7 @@ def _spread_figure(study: optuna.Study, penalty: float, path: Path) -> str | Non
         [chosen.mean],
         marker="*",
         s=180,
-        color="C3",
+        color="crimson",
         label=f"chosen: trial {chosen.number}",
     )
     ax.set_xlabel("spread across folds (std of the per-fold mean Pearson)")
@@ -121,9 +122,9 @@ def _situations_figure(study: optuna.Study, penalty: float, path: Path) -> str |
     ax.set_xticklabels([f"{s}\n{DESCRIPTIONS[s]}" for s in SITUATIONS], fontsize=8)
     for j in range(len(SITUATIONS)):
         jitter = np.linspace(-0.12, 0.12, len(folds)) if len(folds) > 1 else [0.0]
-        ax.scatter(j + 1 + np.asarray(jitter), folds[:, j], s=10, alpha=0.6, color="C0")
+        ax.scatter(j + 1 + np.asarray(jitter), folds[:, j], s=10, alpha=0.6, color="tab:blue")
         ax.annotate(f"{folds[:, j].mean():.3f}", (j + 1.28, folds[:, j].mean()), fontsize=8)
-    ax.axhline(chosen.mean, color="C3", lw=1, ls="--", label=f"mean {chosen.mean:.4f}")
+    ax.axhline(chosen.mean, color="crimson", lw=1, ls="--", label=f"mean {chosen.mean:.4f}")
     ax.set_ylabel("Pearson on the held-out fold")
     ax.set_title(f"Chosen trial {chosen.number}: Pearson per situation, {len(folds)} folds")
     ax.legend(loc="lower right", fontsize=8)
