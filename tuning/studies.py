@@ -481,6 +481,8 @@ class _StopRequest:
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
+        # The interrupted trial is failed on purpose: no warning with a traceback for it.
+        optuna.logging.set_verbosity(optuna.logging.ERROR)
         if self.on_request is not None:
             self.on_request()
 
@@ -680,8 +682,12 @@ def _run_in_process(
 
     stop = _StopRequest(lambda: show("stopping after this fold (Ctrl-C again: at once)"))
     show()
-    with _signal_handler(signal.SIGINT, stop.handler):
-        _optimize(task, stop, callbacks=[after_trial], on_fold=on_fold)
+    verbosity = optuna.logging.get_verbosity()
+    try:
+        with _signal_handler(signal.SIGINT, stop.handler):
+            _optimize(task, stop, callbacks=[after_trial], on_fold=on_fold)
+    finally:
+        optuna.logging.set_verbosity(verbosity)
 
 
 def _run_workers(
