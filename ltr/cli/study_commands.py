@@ -177,13 +177,17 @@ def register(app: typer.Typer) -> None:
         jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Worker processes."),
         model: str | None = typer.Option(None, "--model", "-m", help=FAMILY_HELP),
         folds: int | None = typer.Option(
-            None, "--folds", "-k", min=2, help="K of the repeated K-fold objective (default 5)."
+            None,
+            "--folds",
+            "-k",
+            min=2,
+            help="K of the repeated K-fold objective (default: the study's, else 5).",
         ),
         repeats: int | None = typer.Option(
-            None, "--repeats", "-r", min=1, help="Repeats of K-fold (default 2)."
+            None, "--repeats", "-r", min=1, help="Repeats of K-fold (default: the study's, else 2)."
         ),
         cv_seed: int | None = typer.Option(
-            None, "--cv-seed", help="Seed of the folds and the models (default 0)."
+            None, "--cv-seed", help="Seed of the folds and models (default: the study's, else 0)."
         ),
         seed: int = typer.Option(0, "--seed", help="Seed of the TPE sampler."),
         pruner: str = typer.Option(
