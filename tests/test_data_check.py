@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import typer
+from casefiles import DATA
 from typer.testing import CliRunner
 
 from ltr.cli import data_commands
@@ -19,7 +20,6 @@ from ltr.data import load_dataset
 from ltr.data.summary import LABEL_STATS, summarize
 from ltr.situations import SITUATIONS
 
-DATA = Path(__file__).resolve().parent / "data"
 runner = CliRunner()
 
 #: gt_train.json of challenge_ok, per situation (acc, bank, it, wait), users u1, u2, u3.

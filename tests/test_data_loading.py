@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from casefiles import DATA
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
@@ -23,7 +24,6 @@ from ltr.data.research import load_research
 from ltr.errors import DataError
 from ltr.situations import SITUATIONS
 
-DATA = Path(__file__).resolve().parent / "data"
 runner = CliRunner()
 
 
