@@ -98,8 +98,9 @@ def run_family(data: Any, family: str, trials: int, folds: int, seed: int) -> di
     import optuna
 
     from tuning.objective import CVObjective, CVProtocol
+    from tuning.runner import make_sampler
     from tuning.space import get_space
-    from tuning.studies import make_sampler, open_storage
+    from tuning.storage import open_storage
 
     space = get_space(family)
     protocol = CVProtocol(folds=folds, repeats=1, seed=seed)
@@ -154,7 +155,8 @@ def run_parallel(data: Any, family: str, params: list[dict], folds: int, jobs: i
     """Wall seconds of `ltr tune`'s own parallel run (`jobs` spawned workers, SQLite) over
     exactly the configurations of the one-process run (enqueued), worker start-up included."""
     from tuning.objective import CVProtocol
-    from tuning.studies import StudySettings, open_study, tune
+    from tuning.runner import tune
+    from tuning.studies import StudySettings, open_study
 
     protocol = CVProtocol(folds=folds, repeats=1, seed=0)
     with tempfile.TemporaryDirectory() as tmp:

@@ -27,19 +27,16 @@ from ltr.errors import StudyError
 from ltr.models import ModelSpec, build_model, preset
 from tuning import space as space_module
 from tuning.objective import CVObjective, CVProtocol, TuningData, load_tuning_data
+from tuning.runner import tune
 from tuning.space import SPACES, SearchSpace, get_space
+from tuning.storage import DEFAULT_STORAGE, fail_orphaned_trials, open_storage, storage_url
 from tuning.studies import (
-    DEFAULT_STORAGE,
     chosen_spec,
     chosen_trial,
-    fail_orphaned_trials,
     list_studies,
     load_existing_study,
-    open_storage,
     scored_trials,
-    storage_url,
     study_summary,
-    tune,
 )
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -22,6 +22,7 @@ import pytest
 from optuna.trial import TrialState
 
 from ltr.data.synthetic import write_synthetic
+from tuning.storage import open_storage
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
@@ -70,7 +71,7 @@ def _tune(data: Path, db: Path, study: str, *args: str, slow: bool = False) -> s
 
 
 def _trials(db: Path, study: str) -> list[optuna.trial.FrozenTrial]:
-    storage = optuna.storages.RDBStorage(f"sqlite:///{db}")
+    storage = open_storage(f"sqlite:///{db}")  # waits while a tune process creates the tables
     try:
         return optuna.load_study(study_name=study, storage=storage).get_trials(deepcopy=False)
     except KeyError:

@@ -8,19 +8,17 @@ that resume and run in parallel, and reports.
 """
 
 from tuning.objective import CVObjective, CVProtocol, TuningData, load_tuning_data
+from tuning.runner import TuneInterrupted, tune
 from tuning.space import DEFAULT_SPACE, SPACES, SearchSpace, get_space
+from tuning.storage import DEFAULT_STORAGE, storage_url
 from tuning.studies import (
     DEFAULT_PENALTY,
-    DEFAULT_STORAGE,
-    TuneInterrupted,
     chosen_spec,
     chosen_trial,
     list_studies,
     load_existing_study,
     scored_trials,
-    storage_url,
     study_summary,
-    tune,
 )
 
 __all__ = [

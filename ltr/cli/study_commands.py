@@ -13,8 +13,10 @@ from rich.table import Table
 from ltr.cli.common import console, handle_errors
 from ltr.fileio import write_json_atomic
 from ltr.situations import SITUATIONS
+from tuning.runner import PRUNERS
 from tuning.space import DEFAULT_SPACE, SPACES
-from tuning.studies import DEFAULT_PENALTY, DEFAULT_STORAGE, PRUNERS, STORAGE_ENV
+from tuning.storage import DEFAULT_STORAGE, STORAGE_ENV
+from tuning.studies import DEFAULT_PENALTY
 
 STORAGE_HELP = (
     f"Optuna storage URL (default ${STORAGE_ENV}, else {DEFAULT_STORAGE} in the working "
@@ -67,7 +69,7 @@ class _ProgressDisplay:
         if self.live:
             self.bar.stop()
 
-    def __call__(self, info) -> None:  # tuning.studies.Progress
+    def __call__(self, info) -> None:  # tuning.runner.Progress
         best = _best_text(info.best_value, info.best_std, info.best_number)
         if self.live:
             self.bar.update(self.task, completed=info.done, best=best, current=info.current)
@@ -201,13 +203,9 @@ def register(app: typer.Typer) -> None:
         import optuna
 
         from tuning.objective import load_tuning_data
-        from tuning.studies import (
-            TuneInterrupted,
-            load_existing_study,
-            storage_url,
-            study_summary,
-            tune,
-        )
+        from tuning.runner import TuneInterrupted, tune
+        from tuning.storage import storage_url
+        from tuning.studies import load_existing_study, study_summary
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         if trials is None and timeout is None:
@@ -275,7 +273,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Studies in a storage: family, data, trials by state, best and chosen values."""
         from tuning.objective import CVProtocol
-        from tuning.studies import list_studies, storage_url
+        from tuning.storage import storage_url
+        from tuning.studies import list_studies
 
         rows = list_studies(storage, penalty)
         console.print(f"{len(rows)} studies in {storage_url(storage)}", highlight=False)
