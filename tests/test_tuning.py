@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import optuna
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from optuna.trial import TrialState
 from typer.testing import CliRunner
 
@@ -27,7 +29,7 @@ from ltr.errors import StudyError
 from ltr.models import ModelSpec, build_model, preset
 from tuning import space as space_module
 from tuning.objective import CVObjective, CVProtocol, TuningData, load_tuning_data
-from tuning.runner import tune
+from tuning.runner import _shares, tune
 from tuning.space import SPACES, SearchSpace, get_space
 from tuning.storage import DEFAULT_STORAGE, fail_orphaned_trials, open_storage, storage_url
 from tuning.studies import (
@@ -492,3 +494,16 @@ def test_cli_errors_are_one_line(synth_dir: Path, tmp_path: Path) -> None:
     code, out = _cli("tune", synth_dir, "--study", "b", "--storage", db, "--pruner", "nope")
     assert code == 1 and "unknown pruner" in out
     assert "Traceback" not in out
+
+
+@given(st.integers(1, 10_000), st.integers(1, 64))
+def test_trials_are_shared_out_evenly_between_workers(n_trials: int, jobs: int) -> None:
+    shares = _shares(n_trials, jobs)
+    assert sum(shares) == n_trials and len(shares) == jobs
+    assert max(shares) - min(shares) <= 1
+
+
+@given(st.text(alphabet="abcxyz/._-", min_size=1, max_size=30))
+def test_storage_url_is_idempotent_and_paths_become_sqlite(path: str) -> None:
+    url = storage_url(path)
+    assert url.startswith("sqlite:///") and storage_url(url) == url
