@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ltr.cli.common import console, handle_errors
+from ltr.cli.common import console, handle_errors, load_data
 from ltr.fileio import write_json_atomic
 from ltr.situations import SITUATIONS
 from tuning.runner import PRUNERS
@@ -202,7 +202,8 @@ def register(app: typer.Typer) -> None:
         """Tune a model family with Optuna for mean CV Pearson; resumable, parallel."""
         import optuna
 
-        from tuning.objective import load_tuning_data
+        from ltr.workflow import training_set
+        from tuning.objective import TuningData
         from tuning.runner import TuneInterrupted, tune
         from tuning.storage import storage_url
         from tuning.studies import load_existing_study, study_summary
@@ -210,7 +211,7 @@ def register(app: typer.Typer) -> None:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         if trials is None and timeout is None:
             trials = 50
-        data = load_tuning_data(data_dir, split)
+        data = TuningData.from_training_set(training_set(load_data(data_dir), split))
         url = storage_url(storage)
         budget = " and ".join(
             x
