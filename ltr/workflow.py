@@ -40,6 +40,17 @@ def resolve_spec(model: str = "default", params_file: str | Path | None = None) 
     return spec.merged(data, where=str(path))
 
 
+def spec_label(model: str, params_file: str | Path | None) -> str:
+    """How tables name the model of `resolve_spec(model, params_file)`: the preset, the preset
+    plus the overrides file, or the file alone when it holds a whole spec."""
+    if params_file is None:
+        return model
+    path = Path(params_file)
+    data = read_json(path)
+    whole = isinstance(data, dict) and "learner" in data
+    return path.stem if whole else f"{model}+{path.name}"
+
+
 @dataclass(frozen=True)
 class TrainingSet:
     """Features and labels of a labelled split, computed once and shared by every model."""
@@ -140,6 +151,7 @@ __all__ = [
     "cv_report",
     "predict_split",
     "resolve_spec",
+    "spec_label",
     "train_model",
     "training_set",
     "write_submission",

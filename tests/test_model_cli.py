@@ -120,6 +120,15 @@ def test_cv_compare_runs_the_chosen_models_on_the_same_folds(data: Path, tmp_pat
     ]
 
 
+def test_cv_names_a_whole_spec_file_by_itself(data: Path, tmp_path: Path) -> None:
+    whole = tmp_path / "my-ridge.json"
+    whole.write_text(json.dumps({"learner": "ridge", "params": {"alpha": 10.0}}))
+    report = tmp_path / "cv.json"
+    ok("cv", data, "--params", whole, "-k", "3", "-r", "1", "--report", report)
+    (entry,) = json.loads(report.read_text())["models"]
+    assert entry["name"] == "my-ridge" and entry["spec"]["learner"] == "ridge"
+
+
 def test_cv_default_compare_list_is_known_presets() -> None:
     from ltr.models import COMPARE
 

@@ -17,6 +17,7 @@ from ltr.workflow import (
     cross_validate_models,
     cv_report,
     resolve_spec,
+    spec_label,
     train_model,
     training_set,
     write_submission,
@@ -65,11 +66,7 @@ def register(app: typer.Typer) -> None:
             names = [n.strip() for n in models.split(",")] if models else list(COMPARE)
             specs = {name: preset(name).with_seed(seed) for name in names}
         else:
-            specs = {
-                model if params is None else f"{model}+{params.name}": resolve_spec(
-                    model, params
-                ).with_seed(seed)
-            }
+            specs = {spec_label(model, params): resolve_spec(model, params).with_seed(seed)}
         dataset = load_data(data_dir)
         data = training_set(dataset, split)
         say(
