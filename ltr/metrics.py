@@ -8,7 +8,7 @@ user-facing scorer; `pearson_columns` is the same Pearson without checks, for tu
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -98,19 +98,31 @@ def _check_frame(frame: pd.DataFrame, what: str) -> pd.DataFrame:
         raise LtrError(
             f"{what} lists {len(duplicated)} user(s) more than once: {_examples(duplicated)}"
         )
+    return situation_numbers(
+        frame,
+        lambda problem, record: LtrError(f"{what}: {record + ': ' if record else ''}{problem}"),
+    )
+
+
+def situation_numbers(
+    frame: pd.DataFrame, error: Callable[[str, str | None], Exception]
+) -> pd.DataFrame:
+    """The four situation columns as float64, refusing non-numeric columns and non-finite
+    values; `error(problem, record)` builds the exception (runs and label frames word it
+    differently)."""
     values = frame[list(SITUATIONS)]
     for situation in SITUATIONS:
         dtype = values[situation].dtype
         if not pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype):
-            raise LtrError(f"{what}: situation {situation!r} holds {dtype} values, not numbers")
+            raise error(f"situation {situation!r} holds {dtype} values, not numbers", None)
     numbers = values.astype(float)
     bad = ~np.isfinite(numbers.to_numpy())
     if bad.any():
         row, col = np.argwhere(bad)[0]
         value = float(numbers.iat[row, col])
-        raise LtrError(
-            f"{what}: user {numbers.index[row]!r}, situation {SITUATIONS[col]!r}: "
-            f"{value!r} is not a finite number ({int(bad.sum())} such value(s))"
+        raise error(
+            f"{value!r} is not a finite number ({int(bad.sum())} such value(s))",
+            f"user {numbers.index[row]!r}, situation {SITUATIONS[col]!r}",
         )
     return numbers
 

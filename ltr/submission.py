@@ -28,7 +28,8 @@ import pandas as pd
 
 from ltr.data.jsonfile import read_json
 from ltr.errors import RunFileError
-from ltr.fileio import write_atomic, write_json_atomic
+from ltr.fileio import read_text, write_atomic, write_json_atomic
+from ltr.metrics import situation_numbers
 from ltr.situations import SITUATIONS
 
 #: Key order of the challenge's example run file, used when writing JSON.
@@ -143,16 +144,8 @@ def _csv_number(text: str, path: Path, line: int, user: str, column: str) -> flo
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
-    try:
-        # newline="": keep line breaks inside quoted user ids exactly as written
-        with open(path, encoding="utf-8-sig", newline="") as handle:
-            text = handle.read()
-    except FileNotFoundError:
-        raise RunFileError(path, "file not found") from None
-    except UnicodeDecodeError as exc:
-        raise RunFileError(path, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    except OSError as exc:
-        raise RunFileError(path, f"cannot read file ({exc.strerror})") from None
+    # keep line breaks inside quoted user ids exactly as written
+    text = read_text(path, RunFileError, keep_newlines=True)
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         return _parse_csv(reader, path)
@@ -233,22 +226,9 @@ def check_run(run: pd.DataFrame, path: str | Path | None = None) -> pd.DataFrame
         raise RunFileError(
             path, f"{len(repeated)} user(s) appear more than once: {_examples(repeated)}"
         )
-    values = run[list(SITUATIONS)]
-    for situation in SITUATIONS:
-        dtype = values[situation].dtype
-        if not pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype):
-            raise RunFileError(path, f"situation {situation!r} holds {dtype} values, not numbers")
-    numbers = values.astype(float)
-    bad = ~np.isfinite(numbers.to_numpy())
-    if bad.any():
-        row, col = np.argwhere(bad)[0]
-        value = float(numbers.iat[row, col])
-        raise RunFileError(
-            path,
-            f"{value!r} is not a finite number ({int(bad.sum())} such value(s))",
-            record=f"user {numbers.index[row]!r}, situation {SITUATIONS[col]!r}",
-        )
-    return numbers
+    return situation_numbers(
+        run, lambda problem, record: RunFileError(path, problem, record=record)
+    )
 
 
 def validate_run(
