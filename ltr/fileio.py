@@ -10,6 +10,29 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from ltr.errors import DataError
+
+
+def read_text(
+    path: str | Path, error: type[DataError] = DataError, *, keep_newlines: bool = False
+) -> str:
+    """A UTF-8 text file (a byte-order mark is accepted); unreadable = `error` naming the file.
+
+    `keep_newlines` leaves line breaks as written (CSV fields may hold a lone carriage return).
+    """
+    path = Path(path)
+    try:
+        with open(path, encoding="utf-8-sig", newline="" if keep_newlines else None) as handle:
+            return handle.read()
+    except FileNotFoundError:
+        raise error(path, "file not found") from None
+    except IsADirectoryError:
+        raise error(path, "is a folder, expected a file") from None
+    except UnicodeDecodeError as exc:
+        raise error(path, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise error(path, f"cannot read file ({exc.strerror})") from None
+
 
 def _umask() -> int:
     mask = os.umask(0)

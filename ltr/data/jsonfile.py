@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ltr.errors import DataError
+from ltr.fileio import read_text
 
 #: Tokens the locator needs: strings (skipped as a whole, so their content is never mistaken
 #: for structure), structural characters, and the non-JSON constants.
@@ -113,16 +114,7 @@ def read_json(path: str | Path, *, error: type[DataError] = DataError) -> Any:
     order mark is accepted (some editors add one).
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise error(path, "file not found") from None
-    except IsADirectoryError:
-        raise error(path, "is a folder, expected a JSON file") from None
-    except UnicodeDecodeError as exc:
-        raise error(path, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    except OSError as exc:
-        raise error(path, f"cannot read file ({exc.strerror})") from None
+    text = read_text(path, error)
     if not text.strip():
         raise error(path, "file is empty (expected a JSON document)")
 
