@@ -48,9 +48,12 @@ class PerSituationModel(ProfileModel):
         X = features.dense()
         blocks = concept_blocks(features)
         rng = np.random.default_rng(self.spec.seed)
-        self.learners_: list[Learner] = []
-        for j in range(len(SITUATIONS)):
-            learner = self._new_learner(j)
+        self.learners_: list[Learner] = [self._new_learner(j) for j in range(len(SITUATIONS))]
+        first = self.learners_[0]
+        if not (first.uses_queries or first.needs_grades):  # plain regression on the same rows
+            type(first).fit_targets(self.learners_, X, y, blocks)
+            return
+        for j, learner in enumerate(self.learners_):
             target = _targets(learner, y[:, j], self.spec.n_grades)
             query = np.zeros(len(target), dtype=np.int64)
             order = np.arange(len(target))
@@ -58,7 +61,6 @@ class PerSituationModel(ProfileModel):
                 query[rng.permutation(len(target))] = np.arange(len(target)) % self.spec.subqueries
                 order = np.argsort(query, kind="stable")
             learner.fit(X[order], target[order], query[order], blocks)
-            self.learners_.append(learner)
 
     def _predict_scores(self, features: FeatureMatrix) -> np.ndarray:
         X = features.dense()

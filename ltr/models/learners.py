@@ -67,6 +67,18 @@ class Learner(ABC):
         per-concept family, for learners that scale features (ridge).
         """
 
+    @classmethod
+    def fit_targets(
+        cls, learners: list[Learner], X: np.ndarray, Y: np.ndarray, blocks: np.ndarray | None
+    ) -> None:
+        """Fit `learners[j]` on column j of `Y`, all on the same rows and without queries.
+
+        One by one here; a back-end that can share work between targets (ridge) overrides it.
+        """
+        no_queries = np.zeros(len(Y), dtype=np.int64)
+        for j, learner in enumerate(learners):
+            learner.fit(X, Y[:, j], no_queries, blocks)
+
     @abstractmethod
     def predict(self, X: np.ndarray) -> np.ndarray: ...
 
@@ -260,30 +272,43 @@ class RidgeLearner(Learner):
     def fit(
         self, X: np.ndarray, y: np.ndarray, query_ids: np.ndarray, blocks: np.ndarray | None = None
     ) -> RidgeLearner:
+        self.fit_targets([self], X, y[:, None], blocks)
+        return self
+
+    @classmethod
+    def fit_targets(
+        cls, learners: list[Learner], X: np.ndarray, Y: np.ndarray, blocks: np.ndarray | None
+    ) -> None:
+        """Fit every target at once: the scaling and RidgeCV's decomposition of the design are
+        shared (the four situations of a per-situation model have the same rows), and
+        ``alpha_per_target`` still picks each target's own penalty."""
+        first = learners[0]
+        if any(type(m) is not cls or m.params != first.params for m in learners):
+            super().fit_targets(learners, X, Y, blocks)
+            return
         # `threads` bounds BLAS too: once LightGBM/XGBoost have run (OpenMP), OpenBLAS's own
         # threads contend with them on a small machine and ridge got 2-5x slower in CV
+        from sklearn.linear_model import Ridge, RidgeCV
         from threadpoolctl import threadpool_limits
 
-        with threadpool_limits(limits=self.threads, user_api="blas"):
-            return self._fit(X, y, blocks)
-
-    def _fit(self, X: np.ndarray, y: np.ndarray, blocks: np.ndarray | None) -> RidgeLearner:
-        from sklearn.linear_model import Ridge, RidgeCV
-
-        params = {**self.defaults, **self.params}
-        self.mean_ = X.mean(axis=0)
-        std = X.std(axis=0)
-        self.scale_ = block_scales(std, blocks if params["block_scale"] else None)
-        Z = (X - self.mean_) / self.scale_
-        if params["alpha"] == "auto":
-            model = RidgeCV(alphas=self.ALPHAS).fit(Z, y)
-            self.alpha_ = float(model.alpha_)
-        else:
-            self.alpha_ = float(params["alpha"])
-            model = Ridge(alpha=self.alpha_).fit(Z, y)
-        self.coef_ = np.asarray(model.coef_, dtype=float)
-        self.intercept_ = float(model.intercept_)
-        return self
+        params = {**cls.defaults, **first.params}
+        mean = X.mean(axis=0)
+        scale = block_scales(X.std(axis=0), blocks if params["block_scale"] else None)
+        with threadpool_limits(limits=first.threads, user_api="blas"):
+            Z = (X - mean) / scale
+            if params["alpha"] == "auto":
+                model = RidgeCV(alphas=cls.ALPHAS, alpha_per_target=True).fit(Z, Y)
+                alphas = np.broadcast_to(np.asarray(model.alpha_, dtype=float), (Y.shape[1],))
+            else:
+                model = Ridge(alpha=float(params["alpha"])).fit(Z, Y)
+                alphas = np.full(Y.shape[1], float(params["alpha"]))
+        coef = np.asarray(model.coef_, dtype=float).reshape(Y.shape[1], -1)
+        intercept = np.broadcast_to(np.asarray(model.intercept_, dtype=float), (Y.shape[1],))
+        for j, learner in enumerate(learners):
+            learner.mean_, learner.scale_ = mean, scale
+            learner.alpha_ = float(alphas[j])
+            learner.coef_ = coef[j].copy()
+            learner.intercept_ = float(intercept[j])
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         from threadpoolctl import threadpool_limits
