@@ -28,10 +28,11 @@ from ltr.metrics import pearson_columns
 from ltr.models import PRESETS, ModelSpec, build_model, preset
 from ltr.models.base import CALIBRATION_FOLDS
 from ltr.models.calibration import Calibrator
-from ltr.models.formulation import PerSituationModel, PooledModel, pooled_rows
+from ltr.models.formulation import PerSituationModel, PooledModel, concept_blocks, pooled_rows
 from ltr.models.learners import (
     LEARNERS,
     LightGBMLambdaRank,
+    LightGBMRegression,
     RidgeLearner,
     XGBoostPairwise,
     relevance_grades,
@@ -138,17 +139,33 @@ def recording(monkeypatch: pytest.MonkeyPatch, base: type) -> type:
 def test_per_situation_model_fits_one_learner_per_situation_on_its_labels(
     data: Data, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ridge = recording(monkeypatch, RidgeLearner)
-    model = build_model(PRESETS["ridge"]).fit(data.train, data.labels)
+    regression = recording(monkeypatch, LightGBMRegression)
+    model = build_model(fast(PRESETS["lgbm-regression"])).fit(data.train, data.labels)
     assert isinstance(model, PerSituationModel) and len(model.learners_) == len(SITUATIONS)
     y = data.labels.loc[data.train.users].to_numpy()
-    assert len(ridge.calls) == len(SITUATIONS)
-    for j, call in enumerate(ridge.calls):
+    assert len(regression.calls) == len(SITUATIONS)
+    for j, call in enumerate(regression.calls):
         assert call["X"].shape == (len(data.train.users), len(model.feature_names_))
         np.testing.assert_array_equal(call["y"], y[:, j])  # continuous labels for regression
         assert (call["query"] == 0).all()  # the situation's training users form one query
     # each situation's model sees every situation's rating features
     assert {c.rsplit(":", 1)[-1] for c in model.feature_names_ if ":" in c} >= set(SITUATIONS)
+
+
+def test_ridge_fits_the_four_situations_at_once_as_it_would_one_by_one(data: Data) -> None:
+    model = build_model(PRESETS["ridge"]).fit(data.train, data.labels)
+    X = data.train.select(PRESETS["ridge"].families)
+    y = data.labels.loc[data.train.users].to_numpy()
+    blocks = concept_blocks(X)
+    for j, shared in enumerate(model.learners_):
+        alone = RidgeLearner(PRESETS["ridge"].params).fit(
+            X.dense(), y[:, j], np.zeros(len(y), dtype=np.int64), blocks
+        )
+        assert shared.alpha_ == alone.alpha_
+        np.testing.assert_allclose(shared.coef_, alone.coef_, rtol=1e-8, atol=1e-12)
+        assert shared.intercept_ == pytest.approx(alone.intercept_, rel=1e-10)
+    # the penalty is chosen per situation, not once for all
+    assert len({learner.alpha_ for learner in model.learners_}) > 1
 
 
 def test_pooled_rows_stack_each_situation_view_with_an_indicator(data: Data) -> None:
