@@ -134,11 +134,6 @@ def train_model(
     return load_trained(model_dir, threads=threads)
 
 
-def predict_split(trained: TrainedModel, dataset: Dataset, split: str) -> pd.DataFrame:
-    """Scores of every user of `split` (users without detections included)."""
-    return trained.predict(dataset, split)
-
-
 def write_submission(scores: pd.DataFrame, path: str | Path, dataset: Dataset, split: str) -> Path:
     """Validate like the challenge (same users as the split, four keys, finite) and write."""
     return write_run(scores, Path(path), users=dataset.split_users(split))
@@ -149,7 +144,6 @@ __all__ = [
     "TrainingSet",
     "cross_validate_models",
     "cv_report",
-    "predict_split",
     "resolve_spec",
     "spec_label",
     "train_model",
