@@ -20,13 +20,11 @@ import argparse
 import gc
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
 import time
 import tracemalloc
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -183,16 +181,10 @@ def main(argv: list[str] | None = None) -> int:
                     "from": base["data"],
                 }
 
+    from ltr.benchmarking import run_metadata
+
     report = {
-        "benchmark": "featurize",
-        "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-        },
-        "versions": _versions(),
-        "load_average_1min": os.getloadavg()[0],
+        **run_metadata("featurize"),
         "rows": rows,
         "table": table(rows),
     }
@@ -203,14 +195,6 @@ def main(argv: list[str] | None = None) -> int:
     print(report["table"])
     print(f"\nwritten to {args.out}", file=sys.stderr)
     return 0
-
-
-def _versions() -> dict[str, str]:
-    import numpy
-    import pandas
-    import scipy
-
-    return {"numpy": numpy.__version__, "pandas": pandas.__version__, "scipy": scipy.__version__}
 
 
 if __name__ == "__main__":

@@ -31,14 +31,11 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import os
-import platform
 import sys
 import tempfile
 import time
 from collections import defaultdict
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -228,21 +225,17 @@ def main(argv: list[str] | None = None) -> int:
             + " | ".join(shares)
             + f" | **{outside:.1f}%** | {row['load_average_1min']:.1f} |"
         )
+    from ltr.benchmarking import run_metadata
+    from ltr.fileio import write_json_atomic
+
     report = {
-        "benchmark": "tuning",
-        "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-        },
+        **run_metadata("tuning"),
         "data": str(args.data),
         "featurise_seconds": featurise,
         "jobs": args.jobs,
         "rows": rows,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2))
+    write_json_atomic(args.out, report)
     print(f"\nwrote {args.out}")
     return 0
 
