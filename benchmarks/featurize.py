@@ -8,7 +8,7 @@ Every measurement runs in a fresh subprocess, so peak memory is that of one case
   and the best CPU time (less sensitive to other processes on a shared machine);
 - ``peak MiB``: tracemalloc peak during one call (numpy/scipy buffers are traced), and the growth
   of the process's max RSS over the call (``rss MiB``; 0 when loading the data peaked higher);
-- ``reference``: one call of the plain Python loop (`ltr.features.reference`), measured where
+- ``reference``: one call of the plain Python loop (`tests/reference_features.py`), measured where
   it runs in reasonable time and extrapolated linearly in detections (and labelled so) elsewhere.
 
 Prints a markdown table and writes JSON to benchmarks/results/featurize.json (git-ignored).
@@ -53,7 +53,10 @@ def _load(spec: str, seed: int):
 def worker(spec: str, impl: str, repeats: int, seed: int) -> dict[str, Any]:
     """Measure one (data set, implementation) case in this process."""
     from ltr.features import featurize
-    from ltr.features.reference import featurize_reference
+
+    # The plain-loop featuriser is the tests' oracle and lives with them.
+    sys.path.insert(0, str(ROOT / "tests"))
+    from reference_features import featurize_reference
 
     run = featurize if impl == "vectorised" else featurize_reference
     dataset = _load(spec, seed)
@@ -181,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
                     "from": base["data"],
                 }
 
-    from ltr.benchmarking import run_metadata
+    from run_metadata import run_metadata  # benchmarks/run_metadata.py, next to this script
 
     report = {
         **run_metadata("featurize"),

@@ -32,17 +32,11 @@ from __future__ import annotations
 import argparse
 import functools
 import os
-import sys
 import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
-
-# This script is named like the package it measures: keep its own folder off the import path,
-# or `import tuning` would import this file.
-HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -93,11 +87,10 @@ def _instrument() -> None:
 
 def run_family(data: Any, family: str, trials: int, folds: int, seed: int) -> dict[str, Any]:
     import optuna
-
-    from tuning.objective import CVObjective, CVProtocol
-    from tuning.runner import make_sampler
-    from tuning.space import get_space
-    from tuning.storage import open_storage
+    from ltr.tuning.objective import CVObjective, CVProtocol
+    from ltr.tuning.runner import make_sampler
+    from ltr.tuning.space import get_space
+    from ltr.tuning.storage import open_storage
 
     space = get_space(family)
     protocol = CVProtocol(folds=folds, repeats=1, seed=seed)
@@ -151,9 +144,9 @@ def run_family(data: Any, family: str, trials: int, folds: int, seed: int) -> di
 def run_parallel(data: Any, family: str, params: list[dict], folds: int, jobs: int) -> float:
     """Wall seconds of `ltr tune`'s own parallel run (`jobs` spawned workers, SQLite) over
     exactly the configurations of the one-process run (enqueued), worker start-up included."""
-    from tuning.objective import CVProtocol
-    from tuning.runner import tune
-    from tuning.studies import StudySettings, open_study
+    from ltr.tuning.objective import CVProtocol
+    from ltr.tuning.runner import tune
+    from ltr.tuning.studies import StudySettings, open_study
 
     protocol = CVProtocol(folds=folds, repeats=1, seed=0)
     with tempfile.TemporaryDirectory() as tmp:
@@ -180,8 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     import optuna
-
-    from tuning.objective import load_tuning_data
+    from ltr.tuning.objective import load_tuning_data
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     started = time.perf_counter()
@@ -225,7 +217,8 @@ def main(argv: list[str] | None = None) -> int:
             + " | ".join(shares)
             + f" | **{outside:.1f}%** | {row['load_average_1min']:.1f} |"
         )
-    from ltr.benchmarking import run_metadata
+    from run_metadata import run_metadata  # benchmarks/run_metadata.py, next to this script
+
     from ltr.fileio import write_json_atomic
 
     report = {

@@ -19,7 +19,7 @@ from ltr.errors import LtrError
 from ltr.features import FeatureMatrix
 from ltr.metrics import pearson_columns
 from ltr.models import ModelSpec, build_model
-from ltr.models.base import aligned_labels
+from ltr.models.interface import aligned_labels
 from ltr.situations import SITUATIONS
 
 #: Called after every fold with (fold number from 0, Pearson of every fold so far as an

@@ -12,6 +12,7 @@ import pytest
 import scipy.sparse as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from reference_features import featurize_reference
 from typer.testing import CliRunner
 
 from ltr.cli.main import app
@@ -23,7 +24,6 @@ from ltr.features import profile as profile_module
 from ltr.features.config import concept_vocabulary, parse_families
 from ltr.features.io import read_features, write_features
 from ltr.features.profile import sorted_within_groups
-from ltr.features.reference import featurize_reference
 from ltr.situations import SITUATIONS
 
 NAN = float("nan")

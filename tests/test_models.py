@@ -26,9 +26,9 @@ from ltr.errors import DataError, LtrError
 from ltr.features import FeatureConfig, FeatureMatrix, featurize
 from ltr.metrics import pearson_columns
 from ltr.models import PRESETS, ModelSpec, build_model, preset
-from ltr.models.base import CALIBRATION_FOLDS
 from ltr.models.calibration import Calibrator
 from ltr.models.formulation import PerSituationModel, PooledModel, concept_blocks, pooled_rows
+from ltr.models.interface import CALIBRATION_FOLDS
 from ltr.models.learners import (
     LEARNERS,
     LightGBMLambdaRank,

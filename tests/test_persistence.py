@@ -18,7 +18,7 @@ from ltr.data.synthetic import generate_synthetic
 from ltr.errors import ModelError
 from ltr.features import FeatureConfig, featurize
 from ltr.models import PRESETS, ModelSpec, build_model
-from ltr.models.base import ProfileModel
+from ltr.models.interface import ProfileModel
 from ltr.models.learners import RidgeLearner
 from ltr.models.persistence import (
     MANIFEST,

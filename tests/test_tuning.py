@@ -19,6 +19,19 @@ import optuna
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from ltr.tuning import space as space_module
+from ltr.tuning.objective import CVObjective, CVProtocol, TuningData, load_tuning_data
+from ltr.tuning.runner import _shares, tune
+from ltr.tuning.space import SPACES, SearchSpace, get_space
+from ltr.tuning.storage import DEFAULT_STORAGE, fail_orphaned_trials, open_storage, storage_url
+from ltr.tuning.studies import (
+    chosen_spec,
+    chosen_trial,
+    list_studies,
+    load_existing_study,
+    scored_trials,
+    study_summary,
+)
 from optuna.trial import TrialState
 from typer.testing import CliRunner
 
@@ -27,19 +40,6 @@ from ltr.cv import cross_validate
 from ltr.data.synthetic import write_synthetic
 from ltr.errors import StudyError
 from ltr.models import ModelSpec, build_model, preset
-from tuning import space as space_module
-from tuning.objective import CVObjective, CVProtocol, TuningData, load_tuning_data
-from tuning.runner import _shares, tune
-from tuning.space import SPACES, SearchSpace, get_space
-from tuning.storage import DEFAULT_STORAGE, fail_orphaned_trials, open_storage, storage_url
-from tuning.studies import (
-    chosen_spec,
-    chosen_trial,
-    list_studies,
-    load_existing_study,
-    scored_trials,
-    study_summary,
-)
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 runner = CliRunner()
@@ -214,7 +214,7 @@ def test_tuning_data_fingerprint_is_content_based(data: TuningData, synth_dir: P
     labels = data.labels.copy()
     labels.iloc[0, 0] += 0.5
     changed = dataclasses.replace(data, labels=labels)
-    from tuning.objective import training_fingerprint
+    from ltr.tuning.objective import training_fingerprint
 
     assert training_fingerprint(changed.features, changed.labels) != data.fingerprint
 

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import optuna
 import pytest
+from ltr.tuning.storage import open_storage
 from optuna.trial import TrialState
 
 from ltr.data.synthetic import write_synthetic
-from tuning.storage import open_storage
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
@@ -30,7 +30,7 @@ pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 LTR = [sys.executable, "-c", "from ltr.cli.main import main; main()"]
 SLOW_FOLDS = """
 import time
-import tuning.objective as objective
+import ltr.tuning.objective as objective
 cross_validate = objective.cross_validate
 def slow_cross_validate(*args, on_fold, **kwargs):
     def after_fold(step, scores):

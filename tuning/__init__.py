@@ -1,17 +1,17 @@
 """Optuna tuning of the rankers for mean Pearson: search spaces, the CV objective, studies
 that resume and run in parallel, and reports.
 
-    from tuning import load_tuning_data, tune, chosen_spec
+    from ltr.tuning import load_tuning_data, tune, chosen_spec
     data = load_tuning_data("../shared/data/aware2023")
     tune(data, "aware", n_trials=50)              # SQLite file ltr-studies.db in the cwd
     spec, trial, study = chosen_spec("aware")     # the configuration `ltr train --study` uses
 """
 
-from tuning.objective import CVObjective, CVProtocol, TuningData, load_tuning_data
-from tuning.runner import TuneInterrupted, tune
-from tuning.space import DEFAULT_SPACE, SPACES, SearchSpace, get_space
-from tuning.storage import DEFAULT_STORAGE, storage_url
-from tuning.studies import (
+from ltr.tuning.objective import CVObjective, CVProtocol, TuningData, load_tuning_data
+from ltr.tuning.runner import TuneInterrupted, tune
+from ltr.tuning.space import DEFAULT_SPACE, SPACES, SearchSpace, get_space
+from ltr.tuning.storage import DEFAULT_STORAGE, storage_url
+from ltr.tuning.studies import (
     DEFAULT_PENALTY,
     chosen_spec,
     chosen_trial,

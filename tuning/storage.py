@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+from ltr.tuning.objective import process_start
 from optuna.trial import TrialState
 
 from ltr.errors import StudyError
-from tuning.objective import process_start
 
 DEFAULT_STORAGE = "sqlite:///ltr-studies.db"
 STORAGE_ENV = "LTR_STORAGE"

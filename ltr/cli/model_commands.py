@@ -129,8 +129,8 @@ def register(app: typer.Typer) -> None:
             name = model
             spec = resolve_spec(model, params).with_seed(0 if seed is None else seed)
         else:
-            from tuning.objective import TuningData
-            from tuning.studies import DEFAULT_PENALTY, chosen_spec, study_cv_record
+            from ltr.tuning.objective import TuningData
+            from ltr.tuning.studies import DEFAULT_PENALTY, chosen_spec, study_cv_record
 
             spec, score, found = chosen_spec(
                 study,

@@ -13,10 +13,10 @@ from rich.table import Table
 from ltr.cli.common import console, handle_errors, load_data
 from ltr.fileio import write_json_atomic
 from ltr.situations import SITUATIONS
-from tuning.runner import PRUNERS
-from tuning.space import DEFAULT_SPACE, SPACES
-from tuning.storage import DEFAULT_STORAGE, STORAGE_ENV
-from tuning.studies import DEFAULT_PENALTY
+from ltr.tuning.runner import PRUNERS
+from ltr.tuning.space import DEFAULT_SPACE, SPACES
+from ltr.tuning.storage import DEFAULT_STORAGE, STORAGE_ENV
+from ltr.tuning.studies import DEFAULT_PENALTY
 
 STORAGE_HELP = (
     f"Optuna storage URL (default ${STORAGE_ENV}, else {DEFAULT_STORAGE} in the working "
@@ -69,7 +69,7 @@ class _ProgressDisplay:
         if self.live:
             self.bar.stop()
 
-    def __call__(self, info) -> None:  # tuning.runner.Progress
+    def __call__(self, info) -> None:  # ltr.tuning.runner.Progress
         best = _best_text(info.best_value, info.best_std, info.best_number)
         if self.live:
             self.bar.update(self.task, completed=info.done, best=best, current=info.current)
@@ -103,7 +103,7 @@ def _summary_table(summary: dict, top: int) -> Table:
 
 
 def _print_summary(summary: dict, *, top: int = 5, spec: bool = True) -> None:
-    from tuning.objective import CVProtocol
+    from ltr.tuning.objective import CVProtocol
 
     identity = summary["identity"]
     data, space = identity["data"], identity["space"]
@@ -202,11 +202,11 @@ def register(app: typer.Typer) -> None:
         """Tune a model family with Optuna for mean CV Pearson; resumable, parallel."""
         import optuna
 
+        from ltr.tuning.objective import TuningData
+        from ltr.tuning.runner import TuneInterrupted, tune
+        from ltr.tuning.storage import storage_url
+        from ltr.tuning.studies import load_existing_study, study_summary
         from ltr.workflow import training_set
-        from tuning.objective import TuningData
-        from tuning.runner import TuneInterrupted, tune
-        from tuning.storage import storage_url
-        from tuning.studies import load_existing_study, study_summary
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         if trials is None and timeout is None:
@@ -273,9 +273,9 @@ def register(app: typer.Typer) -> None:
         penalty: float = typer.Option(DEFAULT_PENALTY, "--penalty", min=0, help=PENALTY_HELP),
     ) -> None:
         """Studies in a storage: family, data, trials by state, best and chosen values."""
-        from tuning.objective import CVProtocol
-        from tuning.storage import storage_url
-        from tuning.studies import list_studies
+        from ltr.tuning.objective import CVProtocol
+        from ltr.tuning.storage import storage_url
+        from ltr.tuning.studies import list_studies
 
         rows = list_studies(storage, penalty)
         console.print(f"{len(rows)} studies in {storage_url(storage)}", highlight=False)
@@ -313,7 +313,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     ) -> None:
         """Trials by state, best value with its spread, the chosen configuration."""
-        from tuning.studies import load_existing_study, study_summary
+        from ltr.tuning.studies import load_existing_study, study_summary
 
         summary = study_summary(load_existing_study(name, storage), penalty)
         if as_json:
@@ -340,8 +340,8 @@ def register(app: typer.Typer) -> None:
         penalty: float = typer.Option(DEFAULT_PENALTY, "--penalty", min=0, help=PENALTY_HELP),
     ) -> None:
         """Figures (history, importances, pruning, spread, per situation) and an HTML page."""
-        from tuning.report import write_report
-        from tuning.studies import load_existing_study
+        from ltr.tuning.report import write_report
+        from ltr.tuning.studies import load_existing_study
 
         summary = write_report(load_existing_study(name, storage), out, penalty=penalty)
         for figure, status in summary["figures"].items():

@@ -3,7 +3,7 @@
 Users, (user, image) pairs and concepts become integer codes once; every feature is then a
 grouped sum / max / sort over those codes (np.bincount, sorting + ufunc.reduceat, scipy.sparse).
 There is no Python loop per detection, image or user, so 100k profiles take seconds.
-`ltr.features.reference` computes the same numbers with a plain loop, for the tests.
+`tests/reference_features.py` computes the same numbers with a plain loop, for the tests.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from ltr.baseline import choose_threshold
 from ltr.errors import ModelError
 from ltr.features import FeatureMatrix
 from ltr.fileio import write_json_atomic
-from ltr.models.base import ProfileModel
+from ltr.models.interface import ProfileModel
 from ltr.situations import SITUATIONS
 
 _BASE_NAME = re.compile(r"^base@(?P<threshold>[0-9.]+):(?P<situation>\w+)$")
@@ -39,7 +39,7 @@ def base_columns(features: FeatureMatrix) -> dict[float, np.ndarray]:
     return columns
 
 
-class BaseModel(ProfileModel):
+class BaselineModel(ProfileModel):
     """The organisers' BASE with a threshold chosen on the training users."""
 
     def _fit_scores(self, features: FeatureMatrix, y: np.ndarray) -> None:

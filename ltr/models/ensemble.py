@@ -8,6 +8,8 @@ single user can be scored and no member dominates by scale.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -15,15 +17,25 @@ import pandas as pd
 
 from ltr.features import FeatureMatrix
 from ltr.fileio import write_json_atomic
-from ltr.models.base import ProfileModel
+from ltr.models.interface import ProfileModel
+from ltr.models.spec import ModelSpec
 from ltr.situations import SITUATIONS
+
+#: Builds an untrained member from its spec (the registry's `build_model`, passed in so that
+#: this module does not import the registry that imports it).
+MemberFactory = Callable[..., ProfileModel]
 
 
 class EnsembleModel(ProfileModel):
-    def _members(self) -> list[ProfileModel]:
-        from ltr.models.registry import build_model
+    def __init__(self, spec: ModelSpec, *, threads: int = 1, build_member: MemberFactory) -> None:
+        super().__init__(spec, threads=threads)
+        self.build_member = build_member
 
-        return [build_model(spec, threads=self.threads) for spec in self.spec.members]
+    def _clone(self, spec: ModelSpec) -> ProfileModel:
+        return EnsembleModel(spec, threads=self.threads, build_member=self.build_member)
+
+    def _members(self) -> list[ProfileModel]:
+        return [self.build_member(spec, threads=self.threads) for spec in self.spec.members]
 
     def _weights(self) -> np.ndarray:
         weights = np.asarray(self.spec.weights or [1.0] * len(self.spec.members), dtype=float)
@@ -63,8 +75,6 @@ class EnsembleModel(ProfileModel):
         return [*names, name]
 
     def _load_state(self, directory: Path, prefix: str) -> None:
-        import json
-
         self.members_ = [
             member.load(directory, f"{prefix}m{i + 1}-") for i, member in enumerate(self._members())
         ]

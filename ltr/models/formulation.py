@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ltr.features import FeatureMatrix
-from ltr.models.base import ProfileModel
+from ltr.models.interface import ProfileModel
 from ltr.models.learners import LEARNERS, Learner, relevance_grades
 from ltr.situations import SITUATIONS
 

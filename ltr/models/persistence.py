@@ -29,7 +29,7 @@ from ltr.data import Dataset
 from ltr.errors import ModelError
 from ltr.features import FeatureConfig, FeatureMatrix, featurize
 from ltr.fileio import public_mode, write_json_atomic
-from ltr.models.base import ProfileModel
+from ltr.models.interface import ProfileModel
 from ltr.models.registry import build_model
 from ltr.models.spec import ModelSpec
 

@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 from ltr.errors import LtrError
-from ltr.models.base import ProfileModel
+from ltr.models.baseline_model import BaselineModel
+from ltr.models.ensemble import EnsembleModel
+from ltr.models.formulation import PerSituationModel, PooledModel
+from ltr.models.interface import ProfileModel
 from ltr.models.learners import LEARNERS
 from ltr.models.spec import ModelSpec
 
 
 def build_model(spec: ModelSpec, *, threads: int = 1) -> ProfileModel:
     """An untrained model for `spec`."""
-    from ltr.models.baseline_model import BaseModel
-    from ltr.models.ensemble import EnsembleModel
-    from ltr.models.formulation import PerSituationModel, PooledModel
-
     if spec.learner == "ensemble":
-        return EnsembleModel(spec, threads=threads)
+        return EnsembleModel(spec, threads=threads, build_member=build_model)
     if spec.learner == "base":
-        return BaseModel(spec, threads=threads)
+        return BaselineModel(spec, threads=threads)
     if spec.learner not in LEARNERS:
         known = ", ".join(["base", "ensemble", *LEARNERS])
         raise LtrError(f"unknown learner {spec.learner!r} (known: {known})")

@@ -17,6 +17,7 @@ from typing import Any
 
 from ltr.errors import LtrError
 from ltr.features.config import check_families
+from ltr.models.learners import LEARNERS
 
 FORMULATIONS = ("per-situation", "pooled")
 CALIBRATIONS = ("none", "normal", "linear", "isotonic")
@@ -63,8 +64,6 @@ class ModelSpec:
     def __post_init__(self) -> None:
         # Refuse a bad spec here, with its field named, rather than deep inside a back-end
         # after the features are computed (or, worse, train something else than asked).
-        from ltr.models.learners import LEARNERS
-
         known = (*SPECIAL_LEARNERS, *LEARNERS)
         if self.learner not in known:
             raise LtrError(f"unknown learner {self.learner!r} (known: {', '.join(known)})")

@@ -105,10 +105,12 @@ class ProfileModel(ABC):
             self.predict_array(features), index=features.users, columns=list(SITUATIONS)
         )
 
+    def _clone(self, spec: ModelSpec) -> ProfileModel:
+        """An untrained model of the same kind for `spec`."""
+        return type(self)(spec, threads=self.threads)
+
     def _out_of_fold_scores(self, features: FeatureMatrix, y: np.ndarray) -> np.ndarray:
-        inner = type(self)(
-            dataclasses.replace(self.spec, calibration="none", families=None), threads=self.threads
-        )
+        inner = self._clone(dataclasses.replace(self.spec, calibration="none", families=None))
         oof = np.zeros_like(y)
         folds = KFold(CALIBRATION_FOLDS, shuffle=True, random_state=self.spec.seed)
         for train, held in folds.split(y):
