@@ -53,3 +53,10 @@ class ModelError(LtrError):
 
 class StudyError(LtrError):
     """An Optuna study cannot be created, resumed or read as asked."""
+
+
+class LtrWarning(UserWarning):
+    """Something the user should know that does not stop the work (e.g. ignored concepts).
+
+    Issued with `warnings.warn`; the CLI shows each distinct one once, `--quiet` hides them.
+    """

@@ -13,6 +13,7 @@ import pandas as pd
 
 from ltr.data.dataset import Dataset
 from ltr.errors import LtrError
+from ltr.features.vocabulary import Vocabulary
 from ltr.situations import SITUATIONS
 
 #: Feature families in column order, with what each one holds. ``situation``: one value per
@@ -131,8 +132,7 @@ def parse_families(text: str | None) -> tuple[str, ...] | None:
 
 def concept_vocabulary(dataset: Dataset) -> pd.Index:
     """Rated concepts in rating order, then detected-but-unrated ones sorted (rating 0)."""
-    rated = [str(c) for c in dataset.ratings.index]
-    return pd.Index([*rated, *dataset.unrated_concepts], name="concept", dtype=object)
+    return Vocabulary.from_dataset(dataset).concepts
 
 
 def threshold_label(threshold: float) -> str:

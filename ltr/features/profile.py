@@ -23,12 +23,12 @@ from ltr.features.config import (
     SIZE_NAMES,
     FeatureConfig,
     active_families,
-    concept_vocabulary,
     feature_columns,
     quantile_label,
     threshold_label,
 )
 from ltr.features.matrix import FeatureMatrix
+from ltr.features.vocabulary import Vocabulary
 from ltr.situations import SITUATIONS
 
 N_SITUATIONS = len(SITUATIONS)
@@ -48,12 +48,6 @@ def split_frames(
             )
         return users, dataset.detections, dataset.images
     return dataset.split_users(split), dataset.split_detections(split), dataset.split_images(split)
-
-
-def rating_matrix(dataset: Dataset, concepts: pd.Index) -> np.ndarray:
-    """``len(concepts) x 4`` ratings in `SITUATIONS` order; unrated concepts get 0."""
-    ratings = dataset.ratings[list(SITUATIONS)].astype(float)
-    return ratings.reindex(concepts).fillna(0.0).to_numpy(dtype=np.float64)
 
 
 def focal_ratings(ratings: np.ndarray, config: FeatureConfig) -> np.ndarray:
@@ -470,22 +464,32 @@ def _family_block(family: str, result: object, names: list[str], n_users: int) -
 
 
 def featurize(
-    dataset: Dataset, split: str | None, config: FeatureConfig | None = None
+    dataset: Dataset,
+    split: str | None,
+    config: FeatureConfig | None = None,
+    vocabulary: Vocabulary | None = None,
 ) -> FeatureMatrix:
     """Features of every user of `split` (None = all splits), in `split_users` order.
 
     Users without any detection get a row of zeros (profile sizes still count their images).
-    The columns depend only on the data set and `config`, never on the split.
+    The columns depend only on the vocabulary and `config`, never on the split. `vocabulary`
+    defaults to the data set's own; a trained model passes the one it was trained with, so
+    other data gets the model's columns (concepts outside it are ignored with a warning).
     """
     config = config or FeatureConfig()
     users, detections, images = split_frames(dataset, split)
-    concepts = concept_vocabulary(dataset)
-    columns = feature_columns(concepts, dataset.has_boxes, config)
+    if vocabulary is None:
+        vocabulary = Vocabulary.from_dataset(dataset)
+    else:
+        where = dataset.name if split is None else f"{dataset.name} {split}"
+        detections = vocabulary.known_detections(detections, where)
+    concepts, has_boxes = vocabulary.concepts, vocabulary.has_boxes
+    columns = feature_columns(concepts, has_boxes, config)
     profiles = Profiles.build(
-        users, detections, images, concepts, rating_matrix(dataset, concepts), dataset.source
+        users, detections, images, concepts, np.asarray(vocabulary.ratings), dataset.source
     )
     blocks = []
-    for family in active_families(dataset.has_boxes, config):
+    for family in active_families(has_boxes, config):
         names = columns.loc[columns["family"] == family, "name"].tolist()
         result = FAMILY_FUNCTIONS[family](profiles, config)
         if FAMILIES[family][0] == "concept":

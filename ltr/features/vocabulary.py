@@ -1,0 +1,130 @@
+"""The concept vocabulary features are built against: which concepts get columns, and their ratings.
+
+Per-concept columns and every rating-weighted sum depend on the vocabulary. Training takes it
+from the training folder (`Vocabulary.from_dataset`); a trained model stores it, so scoring
+another folder -- one whose detected or unrated concepts differ -- gives exactly the columns the
+model was trained on: a concept the model never saw is ignored (with a warning and counts), a
+concept that does not occur is zero, and ratings are those the model was trained with.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ltr.data.dataset import Dataset
+from ltr.errors import LtrError, LtrWarning, ModelError
+from ltr.situations import SITUATIONS
+
+
+@dataclass(frozen=True, eq=False)
+class Vocabulary:
+    """Concepts in column order, their ratings, and whether box features exist.
+
+    Attributes:
+        concepts: rated concepts in rating-file order, then detected-but-unrated ones sorted.
+        ratings: ``len(concepts) x 4`` ratings in `SITUATIONS` order (0 for unrated concepts).
+        rated: whether each concept had a rating (unrated ones count as rating 0).
+        has_boxes: whether the training data had boxes (box-area features exist).
+    """
+
+    concepts: pd.Index
+    ratings: np.ndarray
+    rated: np.ndarray
+    has_boxes: bool
+
+    def __post_init__(self) -> None:
+        concepts = pd.Index([str(c) for c in self.concepts], name="concept", dtype=object)
+        ratings = np.asarray(self.ratings, dtype=np.float64).reshape(len(concepts), len(SITUATIONS))
+        rated = np.asarray(self.rated, dtype=bool).reshape(len(concepts))
+        if concepts.has_duplicates:
+            raise ValueError(f"concept {concepts[concepts.duplicated()][0]!r} repeats")
+        ratings.setflags(write=False)
+        rated.setflags(write=False)
+        object.__setattr__(self, "concepts", concepts)
+        object.__setattr__(self, "ratings", ratings)
+        object.__setattr__(self, "rated", rated)
+        object.__setattr__(self, "has_boxes", bool(self.has_boxes))
+
+    @classmethod
+    def from_dataset(cls, dataset: Dataset) -> Vocabulary:
+        """Every rated concept of `dataset`, then its detected-but-unrated concepts (rating 0)."""
+        rated = [str(c) for c in dataset.ratings.index]
+        concepts = pd.Index([*rated, *dataset.unrated_concepts], name="concept", dtype=object)
+        ratings = dataset.ratings[list(SITUATIONS)].astype(float)
+        matrix = ratings.reindex(concepts).fillna(0.0).to_numpy(dtype=np.float64)
+        is_rated = np.arange(len(concepts)) < len(rated)
+        return cls(concepts, matrix, is_rated, dataset.has_boxes)
+
+    def __len__(self) -> int:
+        return len(self.concepts)
+
+    # ----------------------------------------------------------------- scoring other data
+    def known_detections(self, detections: pd.DataFrame, where: str) -> pd.DataFrame:
+        """`detections` without those of concepts outside the vocabulary (a warning counts them).
+
+        A model has no column for a concept it never saw, so such detections cannot count;
+        saying so (with counts) keeps a changed detector or data source from going unnoticed.
+        """
+        known = detections["concept"].isin(self.concepts).to_numpy()
+        if known.all():
+            return detections
+        unknown = detections.loc[~known, "concept"].value_counts()
+        shown = ", ".join(f"{c} ({n})" for c, n in unknown.head(5).items())
+        more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+        warnings.warn(
+            f"{where}: {len(unknown)} concept(s) the model was not trained with are ignored "
+            f"({int((~known).sum())} detections): {shown}{more}",
+            LtrWarning,
+            stacklevel=2,
+        )
+        return detections[known].reset_index(drop=True)
+
+    def check_ratings(self, dataset: Dataset) -> None:
+        """Refuse data whose ratings contradict the model's for a concept rated in both.
+
+        Features are weighted by ratings: under other ratings they would not mean what the
+        model learned. Concepts rated only on one side are fine (the model's ratings are used).
+        """
+        theirs = dataset.ratings[list(SITUATIONS)].astype(float)
+        mine = pd.DataFrame(self.ratings, index=self.concepts, columns=list(SITUATIONS))
+        shared = mine.index[self.rated].intersection(theirs.index)
+        if not len(shared):
+            return
+        differ = ~np.isclose(
+            mine.loc[shared].to_numpy(), theirs.loc[shared].to_numpy(), rtol=0, atol=1e-12
+        ).all(axis=1)
+        if differ.any():
+            concept = shared[int(np.flatnonzero(differ)[0])]
+            raise ModelError(
+                f"{dataset.name}: the concept ratings differ from those the model was trained "
+                f"with, for {int(differ.sum())} concept(s) (e.g. {concept!r}: "
+                f"{_ratings_text(theirs.loc[concept])} here, "
+                f"{_ratings_text(mine.loc[concept])} in the model); features would not mean "
+                "the same"
+            )
+
+    # -------------------------------------------------------------------------- storage
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "concepts": list(self.concepts),
+            "ratings": self.ratings.tolist(),
+            "rated": self.rated.tolist(),
+            "has_boxes": self.has_boxes,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Vocabulary:
+        try:
+            return cls(data["concepts"], data["ratings"], data["rated"], data["has_boxes"])
+        except (KeyError, TypeError, ValueError) as error:
+            raise LtrError(f"not a concept vocabulary ({type(error).__name__}: {error})") from None
+
+
+def _ratings_text(row: pd.Series) -> str:
+    return "/".join(f"{row[s]:g}" for s in SITUATIONS)
