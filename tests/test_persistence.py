@@ -9,13 +9,14 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import ltr.models.persistence as persistence
 from ltr import __version__
 from ltr.data.dataset import Dataset
 from ltr.data.synthetic import generate_synthetic
-from ltr.errors import ModelError
+from ltr.errors import LtrWarning, ModelError
 from ltr.features import FeatureConfig, featurize
 from ltr.models import PRESETS, ModelSpec, build_model
 from ltr.models.interface import ProfileModel
@@ -133,21 +134,27 @@ def test_ensemble_files_are_prefixed_per_member(dataset: Dataset, tmp_path: Path
 
 
 # -------------------------------------------------------------------------------- refusals
-def test_refuses_a_model_of_another_ltr_version(
-    saved: Path, monkeypatch: pytest.MonkeyPatch
+def test_loads_a_model_another_ltr_version_wrote_in_the_same_format(
+    dataset: Dataset, saved: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    expected = load_trained(saved).predict(dataset, "val")
     monkeypatch.setattr(persistence, "__version__", "9.9.9")
-    with pytest.raises(ModelError, match=rf"trained with ltr {__version__}, this is ltr 9\.9\.9"):
-        load_trained(saved)
+    pd.testing.assert_frame_equal(load_trained(saved).predict(dataset, "val"), expected)
 
 
-def test_refuses_another_format(saved: Path, tmp_path: Path) -> None:
+def test_refuses_another_format_naming_the_version_that_wrote_it(
+    saved: Path, tmp_path: Path
+) -> None:
     directory = copy_of(saved, tmp_path)
     manifest = json.loads((directory / MANIFEST).read_text())
-    manifest["format"] = 1
+    manifest["format"], manifest["ltr_version"] = 1, "0.0.7"
     (directory / MANIFEST).write_text(json.dumps(manifest))
-    with pytest.raises(ModelError, match=r"model format 1, this ltr reads 2"):
+    with pytest.raises(ModelError) as caught:
         load_trained(directory)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert f"model file format 1 (written by ltr 0.0.7); ltr {__version__} reads format " in message
+    assert message.endswith(f"{persistence.FORMAT}: retrain the model")
 
 
 @pytest.mark.parametrize("victim", ["acc.json", "state.json"])
@@ -185,7 +192,10 @@ def test_refuses_an_edited_manifest(saved: Path, tmp_path: Path, field: str, val
     [
         ("[]", "not a model manifest"),
         ("{", "cannot read the model manifest"),
-        ('{"format": 2, "ltr_version": "' + __version__ + '"}', "missing spec, feature_config"),
+        (
+            f'{{"format": {persistence.FORMAT}, "ltr_version": "{__version__}"}}',
+            "missing spec, feature_config",
+        ),
     ],
 )
 def test_refuses_a_broken_manifest(saved: Path, tmp_path: Path, content: str, message: str) -> None:
@@ -207,20 +217,30 @@ def test_refuses_data_with_other_concept_ratings(dataset: Dataset, saved: Path) 
     ratings.iloc[5, 2] += 0.5
     other = dataclasses.replace(dataset, ratings=ratings)
     trained = load_trained(saved)
-    with pytest.raises(ModelError, match="concept ratings differ from those of the data"):
+    with pytest.raises(ModelError, match="concept ratings differ from those the model was"):
         trained.predict(other, "val")
     trained.predict(dataset, "val")  # the training data itself is fine
 
 
-def test_refuses_data_whose_features_differ(dataset: Dataset, saved: Path) -> None:
-    """Same ratings, but the data shows a concept the training data never had: one more column
-    per concept family, so the model cannot score it."""
+def test_a_concept_the_model_never_saw_is_ignored_with_a_warning(
+    dataset: Dataset, saved: Path
+) -> None:
+    """Same ratings, but the data shows a concept the training data never had: the model has no
+    column for it, so its detections are dropped (counted in a warning)."""
+    val = dataset.detections["split"] == "val"
+    rows = dataset.detections.index[val][:3]
     detections = dataset.detections.copy()
-    detections.loc[detections.index[0], "concept"] = "never-seen-concept"
+    detections.loc[rows, "concept"] = "never-seen-concept"
     other = dataclasses.replace(dataset, detections=detections)
+    without = dataclasses.replace(dataset, detections=detections.drop(index=rows))
     trained = load_trained(saved)
-    with pytest.raises(ModelError, match=r"features differ from those the model was trained on"):
-        trained.predict(other, "val")
+    with pytest.warns(
+        LtrWarning,
+        match=r"1 concept\(s\) the model was not trained with are "
+        r"ignored \(3 detections\): never-seen-concept \(3\)",
+    ):
+        scores = trained.predict(other, "val")
+    pd.testing.assert_frame_equal(scores, trained.predict(without, "val"))
 
 
 def test_load_turns_back_end_failures_into_model_errors(
@@ -276,7 +296,35 @@ def test_a_failed_save_keeps_the_previous_model(
     load_trained(directory)
 
 
-def test_a_failed_swap_puts_the_previous_model_back(
+def test_the_swap_is_one_atomic_exchange(
+    dataset: Dataset, saved: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Replacing a model exchanges the two folders in one step: at no moment is there no model
+    at the path (checked at the one point a non-atomic swap would show it)."""
+    directory = copy_of(saved, tmp_path)
+    exchange = persistence._rename_exchange
+    seen = []
+
+    def watched(a: Path, b: Path) -> bool:
+        swapped = exchange(a, b)
+        seen.append((swapped, (b / MANIFEST).is_file()))
+        return swapped
+
+    replace = os.replace
+
+    def no_fallback(src: os.PathLike, dst: os.PathLike) -> None:
+        assert Path(dst) != directory and Path(src) != directory, "not atomic"
+        replace(src, dst)
+
+    monkeypatch.setattr(persistence, "_rename_exchange", watched)
+    monkeypatch.setattr(persistence.os, "replace", no_fallback)
+    save(fit(dataset, PRESETS["base"]), directory, dataset)
+    assert seen == [(True, True)]
+    assert load_trained(directory).spec == PRESETS["base"]
+    assert entries(tmp_path) == ["model"]
+
+
+def test_without_an_atomic_exchange_a_failed_swap_puts_the_previous_model_back(
     dataset: Dataset, saved: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     directory = copy_of(saved, tmp_path)
@@ -284,15 +332,31 @@ def test_a_failed_swap_puts_the_previous_model_back(
     replace = os.replace
 
     def flaky_replace(src: os.PathLike, dst: os.PathLike) -> None:
-        if Path(dst) == directory and ".old." not in str(src):
+        if Path(dst) == directory and not str(src).endswith("-old"):
             raise OSError(5, "I/O error")  # moving the new model into place fails
         replace(src, dst)
 
+    monkeypatch.setattr(persistence, "_rename_exchange", lambda a, b: False)
     monkeypatch.setattr(persistence.os, "replace", flaky_replace)
     with pytest.raises(OSError, match="I/O error"):
         save(fit(dataset, PRESETS["base"]), directory, dataset)
     assert {name: (directory / name).read_bytes() for name in entries(directory)} == before
     assert entries(tmp_path) == ["model"]
+
+
+def test_the_next_save_removes_what_a_crashed_save_left_and_says_so(
+    dataset: Dataset, saved: Path, tmp_path: Path
+) -> None:
+    directory = copy_of(saved, tmp_path)
+    dead = tmp_path / ".model.ltr-tmp-999999999-dead"  # no such process
+    live = tmp_path / f".model.ltr-tmp-{os.getpid()}-live"  # a save still running
+    for leftover in (dead, live):
+        leftover.mkdir()
+        (leftover / "state.json").write_text("{}")
+    with pytest.warns(LtrWarning, match=r"removed what an interrupted save of .*model left"):
+        save(fit(dataset, PRESETS["base"]), directory, dataset)
+    assert not dead.exists() and live.exists()
+    assert sorted(entries(tmp_path)) == sorted(["model", live.name])
 
 
 def test_a_model_dir_replaces_a_model_dir_but_nothing_else(

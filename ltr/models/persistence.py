@@ -1,43 +1,54 @@
 """Model directories: native model files plus everything needed to refuse a wrong use.
 
     MODEL_DIR/
-      model.json           spec, feature config + schema, data fingerprints, CV figures,
-                           package version, a checksum of every file below and of itself
+      model.json           spec, feature config, concept vocabulary with its ratings, feature
+                           schema, data fingerprints, CV figures, the format number and the
+                           version that wrote it, a checksum of every file below and of itself
       state.json, *.txt, *.json   the model's own files (LightGBM text, XGBoost JSON, ...)
 
-A directory is written to a temporary sibling and renamed into place, so a crash never leaves a
-half-written model behind. `load_trained` checks the format, the package version, the files'
-checksums (model.json's own included: an edited spec would silently change the predictions)
-and, against the data it is asked to score, the concept ratings and feature schema.
+A directory is written to a temporary sibling and swapped into place atomically, so a reader
+never sees a half-written model nor a moment without one. `load_trained` checks the format
+number, the files' checksums (model.json's own included: an edited spec would silently change
+the predictions) and, against the data it is asked to score, the concept ratings. Data with
+other concepts is scored against the stored vocabulary (`ltr.features.Vocabulary`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import errno
 import hashlib
 import json
 import os
+import secrets
 import shutil
-import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from ltr import __version__
 from ltr.data import Dataset
-from ltr.errors import ModelError
-from ltr.features import FeatureConfig, FeatureMatrix, featurize
+from ltr.errors import LtrError, LtrWarning, ModelError
+from ltr.features import FeatureConfig, FeatureMatrix, Vocabulary, feature_columns, featurize
 from ltr.fileio import public_mode, write_json_atomic
 from ltr.models.interface import ProfileModel
 from ltr.models.registry import build_model
 from ltr.models.spec import ModelSpec
 
 MANIFEST = "model.json"
-#: 2: model.json holds a checksum of its own content.
-FORMAT = 2
+#: The model file format: bumped only when a model directory changes meaning; a model of
+#: another format is refused, whatever the ltr versions (3: the concept vocabulary is stored).
+FORMAT = 3
 #: Fields every manifest has (besides format, ltr_version and checksum).
-MANIFEST_FIELDS = ("spec", "feature_config", "feature_names", "data", "cv", "files")
+MANIFEST_FIELDS = ("spec", "feature_config", "vocabulary", "feature_names", "data", "cv", "files")
+#: Temporary siblings of a model directory being written: ``.NAME.ltr-tmp-PID-RANDOM``.
+_TMP_MARK = ".ltr-tmp-"
 
 
 def ratings_fingerprint(dataset: Dataset) -> str:
@@ -63,19 +74,34 @@ class TrainedModel:
 
     model: ProfileModel
     feature_config: FeatureConfig
+    vocabulary: Vocabulary
     manifest: dict[str, Any]
 
     @property
     def spec(self) -> ModelSpec:
         return self.model.spec
 
-    def features(self, dataset: Dataset, split: str) -> FeatureMatrix:
-        """Featurise `split` exactly as the training data was, after checking compatibility."""
-        check_compatible(self.manifest, dataset)
-        return featurize(dataset, split, self.feature_config)
+    def features(self, dataset: Dataset, split: str | None) -> FeatureMatrix:
+        """Featurise `split` exactly as the training data was: the model's vocabulary, ratings
+        and feature config (concepts it never saw are ignored, with a warning)."""
+        self.vocabulary.check_ratings(dataset)
+        return featurize(dataset, split, self.feature_config, self.vocabulary)
 
     def predict(self, dataset: Dataset, split: str) -> pd.DataFrame:
         return self.model.predict(self.features(dataset, split))
+
+
+def model_feature_names(
+    model: ProfileModel, vocabulary: Vocabulary, feature_config: FeatureConfig
+) -> list[str]:
+    """The feature names `model` sees when features come from `vocabulary` and the config."""
+    columns = feature_columns(vocabulary.concepts, vocabulary.has_boxes, feature_config)
+    empty = FeatureMatrix(
+        users=pd.Index([], name="user", dtype=object),
+        values=sp.csr_matrix((0, len(columns)), dtype=np.float64),
+        columns=columns,
+    )
+    return list(model.select(empty).columns["name"])
 
 
 def save_trained(
@@ -86,11 +112,23 @@ def save_trained(
     split: str,
     feature_config: FeatureConfig,
     cv: dict[str, Any] | None = None,
+    vocabulary: Vocabulary | None = None,
 ) -> Path:
-    """Write `model` (trained on `split` of `dataset`) to `directory`, atomically."""
+    """Write `model` (trained on `split` of `dataset`) to `directory`, atomically.
+
+    `vocabulary` is the one the training features were built with (default: the data set's
+    own, as `featurize` uses by default).
+    """
     directory = Path(directory)
+    vocabulary = vocabulary or Vocabulary.from_dataset(dataset)
+    if model_feature_names(model, vocabulary, feature_config) != model.feature_names_:
+        raise ValueError("the model was trained on features other than the vocabulary gives")
+    if directory.exists() and not (directory / MANIFEST).is_file():
+        raise ModelError(f"{directory}: exists and is not a model directory; not replacing it")
     directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    remove_leftovers(directory)
+    tmp = directory.parent / f".{directory.name}{_TMP_MARK}{os.getpid()}-{secrets.token_hex(4)}"
+    tmp.mkdir()
     public_mode(tmp, directory=True)
     try:
         files = model.save(tmp)
@@ -99,6 +137,7 @@ def save_trained(
             "ltr_version": __version__,
             "spec": model.spec.to_dict(),
             "feature_config": feature_config.to_dict(),
+            "vocabulary": vocabulary.to_dict(),
             "feature_names": model.feature_names_,
             "data": {
                 "source": str(dataset.source) if dataset.source else None,
@@ -113,25 +152,85 @@ def save_trained(
         }
         manifest["checksum"] = manifest_checksum(manifest)
         write_json_atomic(tmp / MANIFEST, manifest)
-        if directory.exists():
-            if not (directory / MANIFEST).is_file():
-                raise ModelError(
-                    f"{directory}: exists and is not a model directory; not replacing it"
-                )
-            old = Path(tempfile.mkdtemp(prefix=f".{directory.name}.old.", dir=directory.parent))
-            os.replace(directory, old / "model")
-            try:
-                os.replace(tmp, directory)
-            except OSError:
-                os.replace(old / "model", directory)  # put the previous model back
-                old.rmdir()
-                raise
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, directory)
+        _swap_into_place(tmp, directory)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(tmp, ignore_errors=True)  # the new model if the swap failed, else the old
     return directory
+
+
+def _rename_exchange(a: Path, b: Path) -> bool:
+    """Swap two existing paths in one atomic step (Linux renameat2 with RENAME_EXCHANGE).
+
+    False where the system cannot (other OS, old kernel, file system without support).
+    """
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p]
+    renameat2.argtypes += [ctypes.c_uint]
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP):
+        return False
+    raise OSError(code, os.strerror(code), str(b))
+
+
+def _swap_into_place(new: Path, directory: Path) -> None:
+    """Put the finished directory `new` at `directory`; afterwards `new` holds the old model.
+
+    With an existing model the two are exchanged atomically, so a reader always finds a
+    whole model. Where that is impossible the old one is moved aside first (a short window
+    without a model; a crash there leaves a leftover that the next save removes).
+    """
+    if not directory.exists():
+        os.replace(new, directory)
+        return
+    if _rename_exchange(new, directory):
+        return
+    aside = new.with_name(new.name + "-old")
+    os.replace(directory, aside)
+    try:
+        os.replace(new, directory)
+    except OSError:
+        os.replace(aside, directory)  # put the previous model back
+        raise
+    os.replace(aside, new)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_leftovers(directory: Path) -> list[Path]:
+    """Remove temporary siblings of `directory` left by a save that crashed (its process is
+    gone); warn about each one. Saves running in other processes are left alone."""
+    removed = []
+    prefix = f".{directory.name}{_TMP_MARK}"
+    with contextlib.suppress(OSError):
+        for path in directory.parent.iterdir():
+            if not path.name.startswith(prefix):
+                continue
+            pid_text = path.name[len(prefix) :].split("-", 1)[0]
+            if pid_text.isdigit() and _pid_alive(int(pid_text)):
+                continue
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+            warnings.warn(
+                f"{path}: removed what an interrupted save of {directory} left behind",
+                LtrWarning,
+                stacklevel=2,
+            )
+    return removed
 
 
 def read_manifest(directory: str | Path) -> dict[str, Any]:
@@ -150,12 +249,9 @@ def read_manifest(directory: str | Path) -> dict[str, Any]:
         raise ModelError(f"{path}: not a model manifest (expected a JSON object)")
     if manifest.get("format") != FORMAT:
         raise ModelError(
-            f"{path}: model format {manifest.get('format')!r}, this ltr reads {FORMAT}"
-        )
-    if manifest.get("ltr_version") != __version__:
-        raise ModelError(
-            f"{path}: trained with ltr {manifest.get('ltr_version')}, this is ltr {__version__}; "
-            "retrain the model with this version"
+            f"{path}: model file format {manifest.get('format')!r} (written by ltr "
+            f"{manifest.get('ltr_version', 'unknown')}); ltr {__version__} reads format "
+            f"{FORMAT}: retrain the model"
         )
     missing = [key for key in MANIFEST_FIELDS if key not in manifest]
     if missing or manifest.get("checksum") != manifest_checksum(manifest):
@@ -164,16 +260,6 @@ def read_manifest(directory: str | Path) -> dict[str, Any]:
             f"{'; missing ' + ', '.join(missing) if missing else ''}); retrain the model"
         )
     return manifest
-
-
-def check_compatible(manifest: dict[str, Any], dataset: Dataset) -> None:
-    """Refuse data whose concept ratings differ from the training data's."""
-    expected = manifest["data"]["ratings_fingerprint"]
-    if ratings_fingerprint(dataset) != expected:
-        raise ModelError(
-            f"{dataset.name}: its concept ratings differ from those of the data the model was "
-            f"trained on ({manifest['data'].get('source')}); features would not mean the same"
-        )
 
 
 def load_trained(directory: str | Path, *, threads: int = 1) -> TrainedModel:
@@ -190,12 +276,18 @@ def load_trained(directory: str | Path, *, threads: int = 1) -> TrainedModel:
         spec = ModelSpec.from_dict(manifest["spec"], where=f"{directory / MANIFEST}")
         model = build_model(spec, threads=threads).load(directory)
         config = FeatureConfig.from_dict(manifest["feature_config"])
+        vocabulary = Vocabulary.from_dict(manifest["vocabulary"])
     except ModelError:
         raise
+    except LtrError as error:
+        raise ModelError(f"{directory / MANIFEST}: {error}") from None
     except Exception as error:  # the back-ends raise their own types; all mean "unusable"
         raise ModelError(
             f"{directory}: cannot load the model ({type(error).__name__}: {error})"
         ) from None
-    if model.feature_names_ != manifest["feature_names"]:
+    names = model_feature_names(model, vocabulary, config)
+    if not model.feature_names_ == manifest["feature_names"] == names:
         raise ModelError(f"{directory}: feature schema of the model and its manifest differ")
-    return TrainedModel(model=model, feature_config=config, manifest=manifest)
+    return TrainedModel(
+        model=model, feature_config=config, vocabulary=vocabulary, manifest=manifest
+    )
