@@ -126,3 +126,27 @@ def test_cli_refuses_unknown_users_and_situations(trained, args, message) -> Non
     result = runner.invoke(app, ["explain", str(model_dir), str(data_dir), *args])
     assert result.exit_code == 1 and message in result.output, result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("calibration", ["none", "normal", "linear", "isotonic"])
+def test_explained_scores_equal_the_predicted_ones_for_every_calibration(
+    trained, tmp_path: Path, calibration: str
+) -> None:
+    """`explain` scores the profile in a batch with its what-if variants; the scores it reports
+    must be those `predict` writes (a batch-relative calibration once made them differ)."""
+    _, dataset, data_dir, _ = trained
+    model_dir, run = tmp_path / "model", tmp_path / "run.json"
+    params = tmp_path / "params.json"
+    params.write_text(json.dumps({"calibration": calibration}))
+    args = ["train", str(data_dir), "--model-dir", str(model_dir), "--model", "ridge"]
+    assert runner.invoke(app, [*args, "--params", str(params)]).exit_code == 0
+    predict = ["predict", str(model_dir), str(data_dir), "--split", "test", "--out", str(run)]
+    assert runner.invoke(app, predict).exit_code == 0
+    written = json.loads(run.read_text())
+    for user in list(dataset.split_users("test"))[:3]:
+        out = tmp_path / f"{user}.json"
+        args = ["explain", str(model_dir), str(data_dir), "--split", "test", "--user", user]
+        assert runner.invoke(app, [*args, "--out", str(out)]).exit_code == 0
+        explained = json.loads(out.read_text())["scores"]
+        for situation in SITUATIONS:
+            assert explained[situation] == pytest.approx(written[user][situation], abs=1e-12)

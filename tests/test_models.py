@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy.stats import norm, rankdata
+from scipy.stats import norm
 from sklearn.model_selection import KFold
 
 from ltr.baseline import base_scores, fit_base_threshold
@@ -290,19 +290,31 @@ def calibrated(data: Data, learner: str, calibration: str) -> tuple[np.ndarray, 
     return raw, model.fit(data.train, data.labels).predict_array(data.val)
 
 
-def test_normal_calibration_gives_normal_quantiles_of_the_ranks(data: Data) -> None:
+def test_normal_calibration_maps_scores_through_the_training_ranks(data: Data) -> None:
     raw, scores = calibrated(data, "ridge", "normal")
-    n = len(raw)
-    expected = norm.ppf((rankdata(raw, axis=0) - 0.5) / n)
-    np.testing.assert_allclose(scores, expected, rtol=0, atol=1e-12)
-    # users with distinct scores: exactly the n normal quantiles, in the raw order
-    distinct = [i for i, u in enumerate(data.val.users) if u not in data.empty]
     model = build_model(dataclasses.replace(PRESETS["ridge"], calibration="normal"))
-    sub = model.fit(data.train, data.labels).predict_array(data.val.take(distinct))
-    quantiles = norm.ppf((np.arange(len(distinct)) + 0.5) / len(distinct))
-    for j in range(len(SITUATIONS)):
-        np.testing.assert_allclose(np.sort(sub[:, j]), quantiles, atol=1e-12)
-    assert np.allclose(scores.mean(axis=0), 0, atol=0.02)
+    model.fit(data.train, data.labels)
+    for j, (grid, values) in enumerate(model.calibrator_.maps_):
+        # the map: out-of-fold training score -> normal quantile of its mid-rank share
+        assert (np.diff(grid) > 0).all() and (np.diff(values) > 0).all()
+        n = len(data.train.users)
+        assert values[0] >= norm.ppf(0.5 / n) - 1e-12 and values[-1] <= -norm.ppf(0.5 / n) + 1e-12
+        order = np.argsort(raw[:, j], kind="stable")
+        assert (np.diff(scores[order, j]) >= -1e-12).all()  # monotone in the raw score
+    assert np.abs(scores.mean(axis=0)).max() < 0.3
+
+
+@pytest.mark.parametrize("calibration", ["none", "normal", "linear", "isotonic"])
+def test_a_users_score_does_not_depend_on_who_else_is_scored(data: Data, calibration: str) -> None:
+    spec = dataclasses.replace(fast(PRESETS["xgb-regression"]), calibration=calibration)
+    model = build_model(spec).fit(data.train, data.labels)
+    together = model.predict_array(data.val)
+    alone = np.vstack([model.predict_array(data.val.take([i])) for i in range(5)])
+    np.testing.assert_allclose(alone, together[:5], rtol=0, atol=1e-12)
+    reversed_rows = np.arange(len(data.val.users))[::-1]
+    np.testing.assert_allclose(
+        model.predict_array(data.val.take(reversed_rows)), together[reversed_rows], atol=1e-12
+    )
 
 
 @pytest.mark.parametrize("learner", ["ridge", "xgb-regression"])
@@ -329,7 +341,7 @@ def test_isotonic_calibration_is_a_monotone_map_into_the_label_range(data: Data)
     assert not np.allclose(raw, scores)
 
 
-@pytest.mark.parametrize("method", ["linear", "isotonic"])
+@pytest.mark.parametrize("method", ["normal", "linear", "isotonic"])
 def test_fitted_calibrations_are_fitted_on_out_of_fold_scores(data: Data, method: str) -> None:
     spec = fast(PRESETS["xgb-regression"])
     model = build_model(dataclasses.replace(spec, calibration=method)).fit(data.train, data.labels)
@@ -350,8 +362,8 @@ def test_fitted_calibrations_are_fitted_on_out_of_fold_scores(data: Data, method
 
 
 def test_calibrator_refuses_an_unfitted_method() -> None:
-    with pytest.raises(LtrError, match="calibration 'normal' is not fitted"):
-        Calibrator("normal")
+    with pytest.raises(LtrError, match="calibration 'none' is not fitted"):
+        Calibrator("none")
 
 
 # --------------------------------------------------------------------------------- ensemble
@@ -526,3 +538,29 @@ def test_params_file_errors_name_the_file_line_and_column(tmp_path: Path) -> Non
         resolve_spec("ridge", typo)
     with pytest.raises(DataError, match="file not found"):
         resolve_spec("ridge", tmp_path / "missing.json")
+
+
+# --------------------------------------------------------------------------- immutability
+def test_specs_are_deeply_immutable_and_presets_cannot_be_changed_by_a_caller() -> None:
+    spec = preset("xgb-regression")
+    with pytest.raises(TypeError):
+        spec.params["eta"] = 0.9  # type: ignore[index]
+    with pytest.raises(TypeError):
+        PRESETS["default"] = spec  # type: ignore[index]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        spec.seed = 3  # type: ignore[misc]
+    assert "eta" not in preset("xgb-regression").params
+    assert preset("xgb-regression") == PRESETS["xgb-regression"]
+    nested = ModelSpec("lgbm-lambdarank", params={"label_gain": [0, 1, 3]})
+    assert nested.params["label_gain"] == (0, 1, 3)
+    assert nested.to_dict()["params"] == {"label_gain": [0, 1, 3]}
+    assert ModelSpec.from_dict(nested.to_dict()) == nested
+    assert hash(nested) == hash(ModelSpec.from_dict(nested.to_dict()))
+
+
+def test_a_back_end_gets_its_own_plain_copy_of_the_parameters() -> None:
+    spec = ModelSpec("lgbm-lambdarank", params={"label_gain": [0, 1, 3], "num_leaves": 3})
+    learner = LEARNERS[spec.learner](spec.params)
+    assert learner.params == {"label_gain": [0, 1, 3], "num_leaves": 3}
+    learner.params["label_gain"].append(7)
+    assert spec.params["label_gain"] == (0, 1, 3)

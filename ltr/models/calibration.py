@@ -1,9 +1,10 @@
 """Output calibration: Pearson rewards linear agreement with the labels, not only the order.
 
 - ``none``: raw scores.
-- ``normal``: scores -> ranks within the scored batch -> standard normal quantiles. Removes
-  outlying scores that would dominate a Pearson correlation; depends on the batch (a challenge
-  run scores a whole split at once).
+- ``normal``: a score -> its mid-rank among the out-of-fold training scores -> the standard
+  normal quantile of that share (interpolated between training scores, clipped at the ends).
+  Removes outlying scores that would dominate a Pearson correlation. The map is fitted on the
+  training users, so a user's score does not depend on who else is scored with them.
 - ``linear``: a least-squares line from out-of-fold scores to the training labels. It leaves the
   Pearson correlation unchanged (an affine map) but puts scores on the label scale, which makes
   them readable as appeal scores.
@@ -14,32 +15,39 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import norm, rankdata
+from scipy.stats import norm
 
 from ltr.errors import LtrError
 
+#: Calibrations that `Calibrator` fits (every one but ``none``).
+FITTED = ("normal", "linear", "isotonic")
 
-def normal_scores(scores: np.ndarray) -> np.ndarray:
-    """Column-wise ranks mapped to standard normal quantiles (ties share their mean rank)."""
-    scores = np.asarray(scores, dtype=float)
-    n = scores.shape[0]
-    ranks = rankdata(scores, axis=0)
-    return norm.ppf((ranks - 0.5) / n)
+
+def normal_map(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(distinct scores, normal quantile of each one's mid-rank share) of one column.
+
+    Ties share their mean rank, so equal training scores map to one value.
+    """
+    grid, counts = np.unique(np.asarray(scores, dtype=float), return_counts=True)
+    mid_ranks = np.cumsum(counts) - (counts - 1) / 2.0  # 1-based mean rank of each value
+    return grid, norm.ppf((mid_ranks - 0.5) / counts.sum())
 
 
 class Calibrator:
     """One monotone map per situation column, fitted on out-of-fold scores."""
 
     def __init__(self, method: str) -> None:
-        if method not in ("linear", "isotonic"):
-            raise LtrError(f"calibration {method!r} is not fitted (use linear or isotonic)")
+        if method not in FITTED:
+            raise LtrError(f"calibration {method!r} is not fitted (use {', '.join(FITTED)})")
         self.method = method
 
     def fit(self, scores: np.ndarray, labels: np.ndarray) -> Calibrator:
         self.maps_: list[tuple[np.ndarray, np.ndarray]] = []
         for j in range(scores.shape[1]):
             x, y = scores[:, j], labels[:, j]
-            if self.method == "linear":
+            if self.method == "normal":
+                self.maps_.append(normal_map(x))
+            elif self.method == "linear":
                 slope, intercept = np.polyfit(x, y, 1) if np.ptp(x) > 0 else (0.0, y.mean())
                 grid = np.array([x.min(), x.max()]) if np.ptp(x) > 0 else np.array([x[0], x[0]])
                 self.maps_.append((grid, slope * grid + intercept))

@@ -22,7 +22,7 @@ from sklearn.model_selection import KFold
 from ltr.errors import ModelError
 from ltr.features import FeatureMatrix
 from ltr.fileio import write_json_atomic
-from ltr.models.calibration import Calibrator, normal_scores
+from ltr.models.calibration import FITTED, Calibrator
 from ltr.models.spec import ModelSpec
 from ltr.situations import SITUATIONS
 
@@ -72,7 +72,7 @@ class ProfileModel(ABC):
         selected = self.select(features)
         self.feature_names_ = list(selected.columns["name"])
         self.calibrator_: Calibrator | None = None
-        if self.spec.calibration in ("linear", "isotonic"):
+        if self.spec.calibration in FITTED:
             oof = self._out_of_fold_scores(selected, y)
             self.calibrator_ = Calibrator(self.spec.calibration).fit(oof, y)
         self._fit_scores(selected, y)
@@ -95,8 +95,6 @@ class ProfileModel(ABC):
         scores = np.asarray(self._predict_scores(selected), dtype=np.float64)
         if self.calibrator_ is not None:
             scores = self.calibrator_.transform(scores)
-        elif self.spec.calibration == "normal":
-            scores = normal_scores(scores)
         return scores
 
     def predict(self, features: FeatureMatrix) -> pd.DataFrame:
