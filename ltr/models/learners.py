@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
 from ltr.fileio import write_json_atomic, write_text_atomic
+from ltr.models.params import plain
 
 
 def relevance_grades(labels: np.ndarray, n_grades: int) -> np.ndarray:
@@ -52,8 +54,8 @@ class Learner(ABC):
     #: File suffix of the native model file.
     suffix: ClassVar[str] = ".json"
 
-    def __init__(self, params: dict[str, Any] | None = None, seed: int = 0, threads: int = 1):
-        self.params = dict(params or {})
+    def __init__(self, params: Mapping[str, Any] | None = None, seed: int = 0, threads: int = 1):
+        self.params: dict[str, Any] = plain(params or {})
         self.seed = seed
         self.threads = threads
 

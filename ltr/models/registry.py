@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
+from types import MappingProxyType
+
 from ltr.errors import LtrError
 from ltr.models.baseline_model import BaselineModel
 from ltr.models.ensemble import EnsembleModel
@@ -56,8 +60,9 @@ def _presets() -> dict[str, ModelSpec]:
     return {name: spec.with_seed(0) for name, spec in presets.items()}
 
 
-#: Models selectable by name (`ltr cv --model NAME`, `ltr train --model NAME`).
-PRESETS: dict[str, ModelSpec] = _presets()
+#: Models selectable by name (`ltr cv --model NAME`, `ltr train --model NAME`); read-only,
+#: and every spec is deeply immutable, so no caller can change a preset for the others.
+PRESETS: Mapping[str, ModelSpec] = MappingProxyType(_presets())
 
 #: The models `ltr cv --compare` puts side by side.
 COMPARE: tuple[str, ...] = (
@@ -76,6 +81,8 @@ COMPARE: tuple[str, ...] = (
 
 
 def preset(name: str) -> ModelSpec:
+    """A copy of the preset `name` (specs are immutable; change one with `dataclasses.replace`
+    or `ModelSpec.merged`)."""
     if name not in PRESETS:
         raise LtrError(f"unknown model {name!r} (known: {', '.join(PRESETS)})")
-    return PRESETS[name]
+    return dataclasses.replace(PRESETS[name])

@@ -18,6 +18,7 @@ from typing import Any
 from ltr.errors import LtrError
 from ltr.features.config import check_families
 from ltr.models.learners import LEARNERS
+from ltr.models.params import FrozenParams, plain
 
 FORMULATIONS = ("per-situation", "pooled")
 CALIBRATIONS = ("none", "normal", "linear", "isotonic")
@@ -64,6 +65,12 @@ class ModelSpec:
     def __post_init__(self) -> None:
         # Refuse a bad spec here, with its field named, rather than deep inside a back-end
         # after the features are computed (or, worse, train something else than asked).
+        if isinstance(self.params, Mapping):
+            object.__setattr__(self, "params", FrozenParams(self.params))
+        for name in ("families", "members", "weights"):
+            value = getattr(self, name)
+            if isinstance(value, list):
+                object.__setattr__(self, name, tuple(value))
         known = (*SPECIAL_LEARNERS, *LEARNERS)
         if self.learner not in known:
             raise LtrError(f"unknown learner {self.learner!r} (known: {', '.join(known)})")
@@ -115,7 +122,7 @@ class ModelSpec:
         out: dict[str, Any] = {
             "learner": self.learner,
             "formulation": self.formulation,
-            "params": dict(self.params),
+            "params": plain(self.params),
             "families": None if self.families is None else list(self.families),
             "n_grades": self.n_grades,
             "subqueries": self.subqueries,
