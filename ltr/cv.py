@@ -21,6 +21,7 @@ from ltr.metrics import pearson_columns
 from ltr.models import ModelSpec, build_model
 from ltr.models.interface import aligned_labels
 from ltr.situations import SITUATIONS
+from ltr.stats import Comparison, corrected_t_test
 
 #: Called after every fold with (fold number from 0, Pearson of every fold so far as an
 #: (n_folds_done x 4) array). Optuna's pruning hooks in here; raising stops the run.
@@ -91,6 +92,20 @@ class CVResult:
     def std(self) -> float:
         """Spread across folds of the per-fold mean Pearson."""
         return float(self.fold_means.std(ddof=1)) if len(self.fold_means) > 1 else 0.0
+
+    def versus(self, other: CVResult, level: float = 0.95) -> Comparison:
+        """This model minus `other` over the same folds: the corrected resampled t-test."""
+        same = (self.folds, self.repeats, self.seed, list(self.users)) == (
+            other.folds,
+            other.repeats,
+            other.seed,
+            list(other.users),
+        )
+        if not same:
+            raise LtrError(
+                f"{self.name} and {other.name} were not cross-validated on the same folds"
+            )
+        return corrected_t_test(self.fold_means, other.fold_means, folds=self.folds, level=level)
 
     def penalised(self, k: float = 1.0) -> float:
         """mean - k * std: prefers configurations that are good on every fold."""
