@@ -87,6 +87,7 @@ def _instrument() -> None:
 
 def run_family(data: Any, family: str, trials: int, folds: int, seed: int) -> dict[str, Any]:
     import optuna
+
     from ltr.tuning.objective import CVObjective, CVProtocol
     from ltr.tuning.runner import make_sampler
     from ltr.tuning.space import get_space
@@ -173,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     import optuna
+
     from ltr.tuning.objective import load_tuning_data
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -19,6 +19,14 @@ import optuna
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from optuna.trial import TrialState
+from typer.testing import CliRunner
+
+from ltr.cli.main import app
+from ltr.cv import cross_validate
+from ltr.data.synthetic import write_synthetic
+from ltr.errors import StudyError
+from ltr.models import ModelSpec, build_model, preset
 from ltr.tuning import space as space_module
 from ltr.tuning.objective import CVObjective, CVProtocol, TuningData, load_tuning_data
 from ltr.tuning.runner import _shares, tune
@@ -32,14 +40,6 @@ from ltr.tuning.studies import (
     scored_trials,
     study_summary,
 )
-from optuna.trial import TrialState
-from typer.testing import CliRunner
-
-from ltr.cli.main import app
-from ltr.cv import cross_validate
-from ltr.data.synthetic import write_synthetic
-from ltr.errors import StudyError
-from ltr.models import ModelSpec, build_model, preset
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 runner = CliRunner()

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import optuna
 import pytest
-from ltr.tuning.storage import open_storage
 from optuna.trial import TrialState
 
 from ltr.data.synthetic import write_synthetic
+from ltr.tuning.storage import open_storage
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")

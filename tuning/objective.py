@@ -26,11 +26,11 @@ from typing import Any
 import numpy as np
 import optuna
 import pandas as pd
-from ltr.tuning.space import SearchSpace
 
 from ltr.cv import cross_validate
 from ltr.features import FeatureMatrix
 from ltr.situations import SITUATIONS
+from ltr.tuning.space import SearchSpace
 from ltr.workflow import TrainingSet
 
 #: Called after every fold with (trial number, folds done, total folds, running mean).

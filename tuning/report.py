@@ -20,11 +20,11 @@ from typing import Any
 
 import numpy as np
 import optuna
-from ltr.tuning.objective import CVProtocol
-from ltr.tuning.studies import DEFAULT_PENALTY, scored_trials, study_summary
 
 from ltr.fileio import atomic_path, write_text_atomic
 from ltr.situations import DESCRIPTIONS, SITUATIONS
+from ltr.tuning.objective import CVProtocol
+from ltr.tuning.studies import DEFAULT_PENALTY, scored_trials, study_summary
 
 
 def _pyplot():

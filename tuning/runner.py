@@ -27,13 +27,13 @@ from typing import Any
 
 import numpy as np
 import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from ltr.errors import StudyError
 from ltr.tuning.objective import CVObjective, CVProtocol, TuningData
 from ltr.tuning.space import get_space
 from ltr.tuning.storage import fail_orphaned_trials, open_storage, storage_url
 from ltr.tuning.studies import StudySettings, count_states, open_study
-from optuna.trial import FrozenTrial, TrialState
-
-from ltr.errors import StudyError
 
 #: Stop a worker after this many failed trials in a row (a bug, not a bad configuration).
 MAX_CONSECUTIVE_FAILURES = 5

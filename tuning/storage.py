@@ -15,20 +15,19 @@ after `GRACE_SECONDS` otherwise (a worker on another machine).
 from __future__ import annotations
 
 import contextlib
-import hashlib
+import errno
 import os
 import socket
-import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import optuna
-from ltr.tuning.objective import process_start
 from optuna.trial import TrialState
 
 from ltr.errors import StudyError
+from ltr.tuning.objective import process_start
 
 DEFAULT_STORAGE = "sqlite:///ltr-studies.db"
 STORAGE_ENV = "LTR_STORAGE"
@@ -89,17 +88,50 @@ def open_storage(url: str, *, must_exist: bool = False) -> optuna.storages.RDBSt
             raise StudyError(f"cannot open study storage {url}: {error}") from None
 
 
+def lock_path(database: Path) -> Path:
+    """The setup lock of a SQLite study database: a hidden file next to it.
+
+    Next to the database, not in the shared temporary folder: whoever may write the database
+    may write there, nobody else can plant a file or a symlink under a predictable name, and
+    the lock of one database never blocks another's.
+    """
+    return database.with_name(f".{database.name}.lock")
+
+
+def _open_lock(path: Path) -> int:
+    """A descriptor of the lock file, created if missing, never through a symlink."""
+    flags = os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+    try:
+        return os.open(path, os.O_RDWR | flags, 0o644)
+    except PermissionError:
+        pass  # left by another user: flock also works on a read-only descriptor
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise StudyError(f"{path}: the study lock is a symbolic link; remove it") from None
+        raise
+    try:
+        return os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+    except OSError as error:
+        owner = path.lstat().st_uid if path.exists() else "unknown"
+        raise StudyError(
+            f"{path}: cannot open the study lock (it belongs to user id {owner}: "
+            f"{error.strerror}); remove it if no `ltr tune` is running on this study"
+        ) from None
+
+
 @contextlib.contextmanager
 def setup_lock(url: str) -> Iterator[None]:
     """Serialise study creation between processes on one machine (SQLite files only).
 
     Two workers started together on a new SQLite file would otherwise race to create the
     tables and the study attributes. Server databases handle this themselves. Re-entrant
-    within a process (an flock taken twice by one process would wait for itself).
+    within a process (an flock taken twice by one process would wait for itself). The lock
+    file is removed on release; a process that locked a file another one had just removed
+    notices (the path no longer names its file) and locks the new one instead.
     """
     path = _sqlite_path(url)
     key = None if path is None else str(path.resolve())
-    if key is None or _HELD.get(key):
+    if path is None or key is None or _HELD.get(key):
         yield
         return
     try:
@@ -107,17 +139,28 @@ def setup_lock(url: str) -> Iterator[None]:
     except ImportError:  # Windows: no flock; start the first worker alone there
         yield
         return
-    # The lock file lives in the temporary folder, keyed by the database's absolute path, so
-    # nothing but the database appears next to it.
-    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-    with open(Path(tempfile.gettempdir()) / f"ltr-study-setup-{digest}.lock", "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        _HELD[key] = 1
+    lock = lock_path(Path(key))
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        fd = _open_lock(lock)
+        fcntl.flock(fd, fcntl.LOCK_EX)
         try:
-            yield
-        finally:
-            del _HELD[key]
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            current = os.stat(lock, follow_symlinks=False)
+        except FileNotFoundError:
+            current = None
+        mine = os.fstat(fd)
+        if current is not None and (current.st_dev, current.st_ino) == (mine.st_dev, mine.st_ino):
+            break
+        os.close(fd)  # the holder before us removed this file: lock the current one
+    _HELD[key] = 1
+    try:
+        yield
+    finally:
+        del _HELD[key]
+        with contextlib.suppress(OSError):
+            os.unlink(lock)  # while still holding it: nobody can lock the old file after this
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
 
 
 # ------------------------------------------------------------------- orphaned trials

@@ -27,14 +27,14 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from ltr.tuning.objective import CVProtocol, TuningData
-from ltr.tuning.space import DEFAULT_SPACE, SearchSpace, get_space
-from ltr.tuning.storage import open_storage, setup_lock, storage_url, worker_alive
 from optuna.trial import FrozenTrial, TrialState
 
 from ltr import __version__
 from ltr.errors import StudyError
 from ltr.models import ModelSpec
+from ltr.tuning.objective import CVProtocol, TuningData
+from ltr.tuning.space import DEFAULT_SPACE, SearchSpace, get_space
+from ltr.tuning.storage import open_storage, setup_lock, storage_url, worker_alive
 
 #: Default k of the penalised score mean - k * std used to choose a study's configuration.
 DEFAULT_PENALTY = 0.5
