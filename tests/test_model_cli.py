@@ -265,6 +265,18 @@ def test_bad_params_files_are_refused(data: Path, tmp_path: Path) -> None:
     typo.write_text('{"calibraton": "normal"}')
     fails("unknown field(s) calibraton", "train", data, "-o", tmp_path / "m", "--params", typo)
     fails("not usable with --compare", "cv", data, "--compare", "--params", typo)
+    misspelt = tmp_path / "misspelt.json"
+    misspelt.write_text('{"params": {"num_leavs": 3}}')
+    output = fails(
+        "unknown parameter 'num_leavs' for lgbm-regression; did you mean 'num_leaves'?",
+        "cv",
+        data,
+        "--model",
+        "lgbm-regression",
+        "--params",
+        misspelt,
+    )
+    assert str(misspelt) in output and len(output.strip().splitlines()) == 1
 
 
 def test_missing_model_dir_wrong_split_and_unknown_extension(

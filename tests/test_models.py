@@ -564,3 +564,51 @@ def test_a_back_end_gets_its_own_plain_copy_of_the_parameters() -> None:
     assert learner.params == {"label_gain": [0, 1, 3], "num_leaves": 3}
     learner.params["label_gain"].append(7)
     assert spec.params["label_gain"] == (0, 1, 3)
+
+
+# ------------------------------------------------------------------- parameter name checks
+@pytest.mark.parametrize(
+    ("learner", "params", "suggestion"),
+    [
+        ("lgbm-regression", {"num_leavs": 3}, "num_leaves"),
+        ("lgbm-lambdarank", {"lambdarank_truncaton_level": 3}, "lambdarank_truncation_level"),
+        ("xgb-regression", {"max_depht": 3}, "max_depth"),
+        ("xgb-pairwise", {"lambdarank_pair_methd": "mean"}, "lambdarank_pair_method"),
+        ("xgb-ndcg", {"colsample_bytre": 0.5}, "colsample_bytree"),
+        ("ridge", {"alpah": 3}, "alpha"),
+    ],
+)
+def test_a_misspelt_parameter_is_refused_with_a_suggestion(
+    learner: str, params: dict, suggestion: str
+) -> None:
+    (name,) = params
+    with pytest.raises(
+        LtrError,
+        match=rf"unknown parameter '{name}' for {learner}; did you mean "
+        rf"'{suggestion}'\?",
+    ):
+        ModelSpec(learner, params=params)
+
+
+def test_every_back_end_checks_parameter_names() -> None:
+    for key in LEARNERS:
+        with pytest.raises(LtrError, match=rf"unknown parameter 'no_such_param' for {key}"):
+            ModelSpec(key, params={"no_such_param": 1})
+        ModelSpec(key, params={})  # and accepts no parameters
+
+
+def test_known_names_and_aliases_pass() -> None:
+    ModelSpec("lgbm-regression", params={"num_leaves": 3, "min_child_samples": 5, "eta": 0.1})
+    ModelSpec("xgb-regression", params={"max_depth": 2, "learning_rate": 0.1, "num_boost_round": 5})
+    ModelSpec("xgb-pairwise", params={"lambdarank_pair_method": "topk"})
+    ModelSpec("ridge", params={"alpha": 3.0, "block_scale": False})
+
+
+def test_xgboost_training_emits_no_raw_warnings(data: Data) -> None:
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for key in ("xgb-regression", "xgb-pairwise", "xgb-ndcg"):
+            build_model(fast(PRESETS[key])).fit(data.train, data.labels)
+    assert [str(w.message) for w in caught if "xgboost" in str(w.filename)] == []

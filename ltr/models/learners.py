@@ -8,7 +8,10 @@ ridge coefficients as JSON) -- never pickle.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import re
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from pathlib import Path
@@ -53,11 +56,25 @@ class Learner(ABC):
     uses_queries: ClassVar[bool] = False
     #: File suffix of the native model file.
     suffix: ClassVar[str] = ".json"
+    #: Parameters the toolkit reads itself instead of passing them to the back-end.
+    own_params: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, params: Mapping[str, Any] | None = None, seed: int = 0, threads: int = 1):
         self.params: dict[str, Any] = plain(params or {})
         self.seed = seed
         self.threads = threads
+
+    @classmethod
+    def known_params(cls) -> set[str]:
+        """Parameter names this back-end accepts (for suggestions when one is misspelt)."""
+        return set(cls.own_params)
+
+    @classmethod
+    def unknown_params(cls, params: Mapping[str, Any]) -> list[str]:
+        """The names in `params` this back-end would ignore: a typo must not silently train
+        something else than asked."""
+        known = cls.known_params()
+        return [name for name in params if name not in known]
 
     @abstractmethod
     def fit(
@@ -97,6 +114,7 @@ class LightGBMLearner(Learner):
 
     suffix = ".txt"
     objective: ClassVar[str]
+    own_params = frozenset({"num_boost_round"})
     defaults: ClassVar[dict[str, Any]] = {
         "learning_rate": 0.03,
         "num_leaves": 7,
@@ -108,6 +126,14 @@ class LightGBMLearner(Learner):
         "lambda_l2": 1.0,
         "num_boost_round": 300,
     }
+
+    @classmethod
+    def known_params(cls) -> set[str]:
+        """Every LightGBM parameter and alias, as LightGBM itself lists them."""
+        import lightgbm as lgb
+
+        aliases = lgb.basic._ConfigAliases._get_all_param_aliases()
+        return {*cls.own_params, *aliases, *(a for names in aliases.values() for a in names)}
 
     def _train_params(self) -> tuple[dict[str, Any], int]:
         params = {**self.defaults, **self.params}
@@ -167,6 +193,7 @@ class XGBoostLearner(Learner):
 
     suffix = ".json"
     objective: ClassVar[str]
+    own_params = frozenset({"num_boost_round"})
     defaults: ClassVar[dict[str, Any]] = {
         "eta": 0.03,
         "max_depth": 3,
@@ -177,11 +204,65 @@ class XGBoostLearner(Learner):
         "num_boost_round": 300,
     }
 
+    @classmethod
+    def unknown_params(cls, params: Mapping[str, Any]) -> list[str]:
+        """Asks XGBoost itself: one boosting round on four rows, with its parameter check on
+        (the names it accepts depend on the objective, and it lists no more)."""
+        import xgboost as xgb
+
+        names = tuple(sorted(name for name in params if name not in cls.own_params))
+        key = (cls.objective, cls.uses_queries, names)
+        if key not in _XGBOOST_UNUSED:  # names only matter: a spec is rebuilt many times
+            passed = {k: v for k, v in plain(params).items() if k in names}
+            passed.update(objective=cls.objective, verbosity=1, validate_parameters=True)
+            data = xgb.DMatrix(np.arange(4.0).reshape(4, 1), label=np.arange(4.0))
+            if cls.uses_queries:
+                data.set_group([4])
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                # a bad value (not a bad name) raises here; the fit reports it with its message
+                with contextlib.suppress(xgb.core.XGBoostError):
+                    xgb.train(passed, data, num_boost_round=1)
+            unused: set[str] = set()
+            pattern = r"Parameters: \{(.*?)\} are not used"
+            for warning in caught:
+                found = re.search(pattern, str(warning.message), re.S)
+                if found:
+                    unused.update(re.findall(r'"([^"]+)"', found.group(1)))
+            _XGBOOST_UNUSED[key] = frozenset(unused)
+        return [name for name in params if name in _XGBOOST_UNUSED[key]]
+
+    @classmethod
+    def known_params(cls) -> set[str]:
+        """Names for suggestions: the defaults and what XGBoost's configuration lists."""
+        import xgboost as xgb
+
+        data = xgb.DMatrix(np.zeros((2, 1)), label=np.zeros(2))
+        config = json.loads(xgb.train({"verbosity": 0}, data, 1).save_config())
+        names: set[str] = set()
+
+        def walk(node: object) -> None:
+            if isinstance(node, dict):
+                for key, value in node.items():
+                    walk(value) if isinstance(value, (dict, list)) else names.add(key)
+            elif isinstance(node, list):
+                for value in node:
+                    walk(value)
+
+        walk(config)
+        return {*names, *cls.defaults, *cls.own_params, *XGBOOST_RANKING_PARAMS}
+
     def _train_params(self) -> tuple[dict[str, Any], int]:
         params = {**self.defaults, **self.params}
         rounds = int(params.pop("num_boost_round"))
+        # verbosity 0: XGBoost's warnings would reach the user as raw UserWarning blocks;
+        # parameter names are checked up front instead (`unknown_params`).
         params.update(
-            objective=self.objective, seed=self.seed, nthread=self.threads, tree_method="hist"
+            objective=self.objective,
+            seed=self.seed,
+            nthread=self.threads,
+            tree_method="hist",
+            verbosity=0,
         )
         return params, rounds
 
@@ -211,6 +292,18 @@ class XGBoostLearner(Learner):
         self.booster_ = xgb.Booster(params={"nthread": self.threads}, model_file=str(path))
         return self
 
+
+#: Names XGBoost ignored, by (objective, ranking, parameter names): `unknown_params` results.
+_XGBOOST_UNUSED: dict[tuple[str, bool, tuple[str, ...]], frozenset[str]] = {}
+
+#: XGBoost's learning-to-rank parameters (not in the configuration of other objectives).
+XGBOOST_RANKING_PARAMS = (
+    "lambdarank_pair_method",
+    "lambdarank_num_pair_per_sample",
+    "lambdarank_unbiased",
+    "lambdarank_bias_norm",
+    "ndcg_exp_gain",
+)
 
 #: Ranking objectives have tiny hessians: a regression-sized min_child_weight stops every split
 #: (the model then predicts a constant). Pairs are sampled per document ("mean" method).
@@ -269,6 +362,7 @@ class RidgeLearner(Learner):
 
     key = "ridge"
     defaults: ClassVar[dict[str, Any]] = {"alpha": "auto", "block_scale": True}
+    own_params = frozenset(defaults)
     ALPHAS: ClassVar[np.ndarray] = np.logspace(-1, 4, 16)
 
     def fit(

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterator, Mapping
 from typing import Any
+
+from ltr.errors import LtrError
 
 
 def frozen(value: Any) -> Any:
@@ -59,3 +62,20 @@ class FrozenParams(Mapping[str, Any]):
     def to_dict(self) -> dict[str, Any]:
         """A plain, mutable deep copy (lists, dicts) for JSON and the back-ends."""
         return plain(self)
+
+
+def check_param_names(learner: str, params: Mapping[str, Any], backend: Any) -> None:
+    """Refuse parameter names the back-end would silently ignore, suggesting the closest one.
+
+    `backend` is the learner class (`ltr.models.learners.Learner`), which knows its names.
+    """
+    if not params:
+        return
+    unknown = backend.unknown_params(params)
+    if not unknown:
+        return
+    name = unknown[0]
+    close = difflib.get_close_matches(name, sorted(backend.known_params()), n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    more = f" (and {len(unknown) - 1} more: {', '.join(unknown[1:])})" if len(unknown) > 1 else ""
+    raise LtrError(f"unknown parameter {name!r} for {learner}{hint}{more}")

@@ -18,7 +18,7 @@ from typing import Any
 from ltr.errors import LtrError
 from ltr.features.config import check_families
 from ltr.models.learners import LEARNERS
-from ltr.models.params import FrozenParams, plain
+from ltr.models.params import FrozenParams, check_param_names, plain
 
 FORMULATIONS = ("per-situation", "pooled")
 CALIBRATIONS = ("none", "normal", "linear", "isotonic")
@@ -84,6 +84,8 @@ class ModelSpec:
             )
         if not isinstance(self.params, Mapping):
             raise LtrError(f"params must be an object of back-end parameters, not {self.params!r}")
+        if self.learner in LEARNERS:
+            check_param_names(self.learner, self.params, LEARNERS[self.learner])
         if self.families is not None:
             if isinstance(self.families, str) or not all(isinstance(f, str) for f in self.families):
                 raise LtrError(f"families must be a list of family names, not {self.families!r}")
