@@ -29,6 +29,9 @@ from ltr.tuning.objective import process_start
 from optuna.trial import TrialState
 
 from ltr.errors import StudyError
+from ltr.redact import redact_url
+
+__all__ = ["DEFAULT_STORAGE", "STORAGE_ENV", "open_storage", "redact_url", "storage_url"]
 
 DEFAULT_STORAGE = "sqlite:///ltr-studies.db"
 STORAGE_ENV = "LTR_STORAGE"
@@ -62,7 +65,7 @@ def open_storage(url: str, *, must_exist: bool = False) -> optuna.storages.RDBSt
     path = _sqlite_path(url)
     if must_exist and path is not None and not path.is_file():
         raise StudyError(
-            f"no study storage at {url} ({path} does not exist); "
+            f"no study storage at {redact_url(url)} ({path} does not exist); "
             "run `ltr tune` first or pass --storage"
         )
     engine_kwargs: dict[str, Any] = {}
@@ -82,11 +85,11 @@ def open_storage(url: str, *, must_exist: bool = False) -> optuna.storages.RDBSt
             )
         except ImportError as error:
             raise StudyError(
-                f"cannot open {url}: the database driver is missing ({error}); "
+                f"cannot open {redact_url(url)}: the database driver is missing ({error}); "
                 "e.g. pip install psycopg2-binary (PostgreSQL) or pymysql (MySQL)"
             ) from None
         except Exception as error:  # SQLAlchemy errors: bad URL, server down, not a database
-            raise StudyError(f"cannot open study storage {url}: {error}") from None
+            raise StudyError(redact_url(f"cannot open study storage {url}: {error}")) from None
 
 
 @contextlib.contextmanager
