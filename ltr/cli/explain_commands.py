@@ -35,6 +35,7 @@ def explain(
         list[str] | None,
         typer.Option(
             "--situation",
+            metavar="NAMES",
             help=f"Situations to show ({VALUES}; default: all four): {', '.join(SITUATIONS)}.",
             show_default=False,
         ),

@@ -37,6 +37,7 @@ def features(
         typer.Option(
             "--families",
             "-f",
+            metavar="NAMES",
             help=f"Feature families ({VALUES}; default: all): {', '.join(FEATURE_FAMILIES)}.",
             show_default=False,
         ),
@@ -45,6 +46,7 @@ def features(
         list[str] | None,
         typer.Option(
             "--thresholds",
+            metavar="NUMBERS",
             help=f"Confidence thresholds of the BASE family ({VALUES}; default 0 and 0.4).",
             show_default=False,
         ),

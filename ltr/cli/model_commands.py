@@ -49,6 +49,7 @@ def cv(
         list[str] | None,
         typer.Option(
             "--models",
+            metavar="NAMES",
             help=f"Presets to compare ({VALUES}; implies --compare).",
             show_default=False,
         ),
