@@ -61,11 +61,7 @@ class FittedTable:
         self.rows.append(list(cells))
 
     def _table(self, keep: Sequence[int], *, edge: bool, fold_names: bool) -> Table:
-        table = Table(
-            title=Text(self.title) if self.title is not None else None,
-            title_justify="left",
-            show_edge=edge,
-        )
+        table = Table(show_edge=edge)  # the title is a line of its own: never squeezed
         for i in keep:
             column = self.columns[i]
             wraps = column.wrap or (column.name and fold_names)
@@ -104,6 +100,8 @@ class FittedTable:
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> Iterator[Any]:
         table, dropped = self.fitted(options.max_width, console)
+        if self.title is not None:
+            yield Text(self.title, style="italic")
         yield table
         if dropped and self.note:
             yield Text(self.note.format(width=options.max_width), style="dim")
@@ -208,7 +206,7 @@ def effects_table(frame: pd.DataFrame, situation: str, what: str, top: int) -> F
     """The `top` photos (or concepts) that hurt most and help most in `situation`: the score
     they add and the percentile points (pp) they are worth."""
     table = FittedTable(
-        f"{what}s that matter most for {situation_label(situation)}",
+        f"{what}s that matter most for {situation_label(situation)} (pp: percentile points)",
         note="(detected concepts left out to fit {width} columns; --out writes everything)",
     )
     table.add_column(what, name=True)
