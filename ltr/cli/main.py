@@ -13,6 +13,11 @@ from typing import Any
 
 def main() -> None:
     """Run `ltr` with the command line's arguments."""
+    if sys.argv[1:] == ["--version"]:  # answered without loading typer and rich
+        from ltr import __version__
+
+        print(f"ltr {__version__}")
+        return
     try:
         from ltr.cli.app import app
     except KeyboardInterrupt:
