@@ -28,8 +28,17 @@ from ltr.stats import Comparison, corrected_t_test
 FoldCallback = Callable[[int, np.ndarray], None]
 
 
-def check_folds(n_users: int, folds: int, repeats: int) -> None:
-    """Refuse fold counts that leave a held-out fold too small for a Pearson correlation."""
+#: Fewest users a held-out fold may have: a Pearson correlation on fewer is mostly noise
+#: (its standard error is about 1/sqrt(n - 3), over 0.24 below 20 users).
+MIN_FOLD_USERS = 20
+
+
+def check_folds(
+    n_users: int, folds: int, repeats: int, *, min_fold_users: int = MIN_FOLD_USERS
+) -> None:
+    """Refuse fold counts that leave a held-out fold too small for a Pearson correlation:
+    below 2 users it is undefined, below `min_fold_users` (20 by default) too noisy to rank
+    models by. The message says how many users a fold would hold and how many folds fit."""
     if not _is_count(folds) or not 2 <= folds <= n_users // 2:
         raise LtrError(
             f"cannot make {folds!r} folds of {n_users} users "
@@ -37,6 +46,15 @@ def check_folds(n_users: int, folds: int, repeats: int) -> None:
         )
     if not _is_count(repeats) or repeats < 1:
         raise LtrError(f"repeats must be an integer >= 1, not {repeats!r}")
+    smallest = n_users // folds
+    if smallest < min_fold_users:
+        most = n_users // min_fold_users
+        advice = f"use at most {most} folds" if most >= 2 else f"{n_users} users are too few to CV"
+        raise LtrError(
+            f"cannot make {folds} folds of {n_users} users: a held-out fold would hold "
+            f"{smallest} users, fewer than {min_fold_users} (a Pearson correlation on fewer is "
+            f"mostly noise); {advice}"
+        )
 
 
 def _is_count(value: object) -> bool:
@@ -46,8 +64,11 @@ def _is_count(value: object) -> bool:
 def fold_indices(
     n_users: int, folds: int = 5, repeats: int = 3, seed: int = 0
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """(train rows, held-out rows) for every fold of every repeat, deterministic by seed."""
-    check_folds(n_users, folds, repeats)
+    """(train rows, held-out rows) for every fold of every repeat, deterministic by seed.
+
+    Only the folds' existence is checked here (>= 2 users each); `cross_validate` also
+    refuses folds too small to score (`MIN_FOLD_USERS`)."""
+    check_folds(n_users, folds, repeats, min_fold_users=2)
     splitter = RepeatedKFold(n_splits=folds, n_repeats=repeats, random_state=seed)
     yield from splitter.split(np.arange(n_users))
 

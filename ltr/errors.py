@@ -60,3 +60,13 @@ class LtrWarning(UserWarning):
 
     Issued with `warnings.warn`; the CLI shows each distinct one once, `--quiet` hides them.
     """
+
+
+class OutputError(LtrError):
+    """A result cannot be written where the user asked: the path is a folder, sits under a
+    file, is not writable, or already holds a result that must not be replaced silently."""
+
+    def __init__(self, path: str | Path, problem: str) -> None:
+        self.path = Path(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")

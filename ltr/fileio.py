@@ -1,4 +1,8 @@
-"""Atomic file writes: a reader never sees a half-written file, and a failure leaves nothing."""
+"""Atomic file writes: a reader never sees a half-written file, and a failure leaves nothing.
+
+Every failure to write is an `OutputError` naming the path the user asked for and the
+operating system's reason (not the temporary file's name), so the CLI shows one clear line.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from ltr.errors import DataError
+from ltr.errors import DataError, OutputError
 
 
 def read_text(
@@ -45,20 +49,92 @@ def public_mode(path: Path, *, directory: bool = False) -> None:
     os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
 
 
+def os_reason(error: OSError) -> str:
+    """The operating system's words for `error` (e.g. ``Permission denied``)."""
+    return error.strerror or str(error)
+
+
+def _existing_ancestor(path: Path) -> Path:
+    """The nearest folder (or file) on the way up from `path` that exists."""
+    ancestor = path.parent
+    while not (ancestor.exists() or ancestor.is_symlink()) and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    return ancestor
+
+
+def check_writable(path: str | Path, *, folder: bool = False) -> Path:
+    """Refuse, before any work is done, a `path` that cannot be written: it is a folder (or,
+    with `folder`, a file), it sits under a file, or its folder does not take new files
+    (permissions, a read-only or virtual file system such as /proc).
+
+    Probing with a real temporary file is the only test that also holds for root, for
+    read-only mounts and for /proc, where permission bits say nothing. Nothing is left behind.
+    """
+    path = Path(path)
+    if folder and path.exists() and not path.is_dir():
+        raise OutputError(path, "exists and is a file, not a folder")
+    if not folder and path.is_dir():
+        raise OutputError(path, "is a folder; give a file name")
+    places = [_existing_ancestor(path)]
+    if folder and path.is_dir():
+        places.append(path)  # files are written inside it
+    for place in places:
+        if not place.is_dir():
+            raise OutputError(path, f"cannot write under {place}: it is a file, not a folder")
+        try:
+            fd, probe = tempfile.mkstemp(prefix=".ltr-probe-", dir=place)
+        except OSError as error:
+            raise OutputError(path, f"cannot write in {place} ({os_reason(error)})") from None
+        os.close(fd)
+        os.unlink(probe)
+    return path
+
+
+def _make_parents(path: Path) -> list[Path]:
+    """Create the missing folders above `path`; returns them, deepest first."""
+    missing = []
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        missing.append(parent)
+        parent = parent.parent
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return missing
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    for folder in folders:
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path next to `path`; move it over `path` only if the block succeeds."""
+    """Yield a temporary path next to `path`; move it over `path` only if the block succeeds.
+
+    Any operating-system failure (the path is a folder or sits under a file, no permission,
+    disk full) becomes an `OutputError` naming `path`; the temporary file and any folder
+    created for it are removed.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    public_mode(tmp_path)  # mkstemp makes it private; the result is an ordinary file
+    created: list[Path] = []
+    tmp_path: Path | None = None
     try:
+        if path.is_dir():
+            raise OutputError(path, "is a folder; give a file name")
+        created = _make_parents(path)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+        tmp_path = Path(tmp)
+        public_mode(tmp_path)  # mkstemp makes it private; the result is an ordinary file
         yield tmp_path
         os.replace(tmp_path, path)
+        created = []
+    except OSError as error:
+        raise OutputError(path, f"cannot write ({os_reason(error)})") from None
     finally:
-        tmp_path.unlink(missing_ok=True)
+        if tmp_path is not None:
+            tmp_path.unlink(missing_ok=True)
+        _remove_empty(created)
 
 
 def write_atomic(path: str | Path, write: Callable[[IO[str]], Any]) -> Path:

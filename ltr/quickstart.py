@@ -11,15 +11,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
-from rich.table import Table
 
+from ltr.cv import check_folds
 from ltr.data import load_dataset
-from ltr.data.synthetic import write_synthetic
+from ltr.data.synthetic import generate_synthetic, write_synthetic
 from ltr.metrics import Scores, score_run
 from ltr.models import build_model, preset
+from ltr.outputs import claim_output, submission_path
 from ltr.situations import SITUATIONS
-from ltr.tables import cv_table
-from ltr.workflow import cross_validate_models, train_model, training_set, write_submission
+from ltr.tables import comparison_table, cv_table
+from ltr.workflow import (
+    check_model_dir,
+    cross_validate_models,
+    train_model,
+    training_set,
+    write_submission,
+)
 
 #: Folds of the quick start's cross-validation (one repeat keeps it under a minute).
 QUICK_FOLDS = 5
@@ -42,9 +49,23 @@ def run_quickstart(
     seed: int = 0,
     submissions: Path = Path("submissions"),
     console: Console | None = None,
+    force: bool = False,
 ) -> QuickstartResult:
+    """Run the whole job; every output is checked before any work, and the model and the
+    submission files of an earlier run are only replaced with `force`."""
     console = console or Console()
     data_dir, model_dir = workdir / "data", workdir / "model"
+    # <data>-<model>-<split>.json, as `ltr predict` names them
+    paths = [
+        submissions / submission_path("synthetic", "quickstart", s).name for s in ("val", "test")
+    ]
+    again = "pass --force to replace the results of an earlier quick start"
+    claim_output(data_dir, folder=True)
+    check_model_dir(claim_output(model_dir, folder=True, replace=force, hint=again))
+    for path in paths:
+        claim_output(path, replace=force, hint=again)
+    train_users = len(generate_synthetic(n_users=users, seed=seed).dataset.split_users("train"))
+    check_folds(train_users, QUICK_FOLDS, 1)  # before anything is written
     synthetic = write_synthetic(data_dir, n_users=users, seed=seed)
     plain = {"markup": False, "highlight": False, "soft_wrap": True}  # paths: no markup, no wrap
     console.print(f"1. synthetic data ({users} users, seed {seed}) written to {data_dir}", **plain)
@@ -63,9 +84,8 @@ def run_quickstart(
 
     written = []
     predictions = {}
-    for split in ("val", "test"):
+    for split, path in zip(("val", "test"), paths, strict=True):
         predictions[split] = trained.predict(dataset, split)
-        path = submissions / f"synthetic-{split}.json"
         write_submission(predictions[split], path, dataset, split)
         written.append(path)
     console.print(f"4. submissions: {', '.join(map(str, written))}", **plain)
@@ -77,15 +97,15 @@ def run_quickstart(
     base_scores = score_run(base_val, truth, name="BASE")
     ceiling = float(synthetic.noise_ceiling["val"]["mean"])
 
-    table = Table(title="5. val Pearson (labels never seen in training)", title_justify="left")
-    table.add_column("model")
-    for situation in SITUATIONS:
-        table.add_column(situation, justify="right")
-    table.add_column("mean", justify="right")
-    for name, scores in (("default model", val_scores), ("BASE", base_scores)):
-        table.add_row(name, *(f"{v:.3f}" for v in scores.pearson), f"[bold]{scores.official:.3f}")
-    ceiling_row = [f"{synthetic.noise_ceiling['val'][s]:.3f}" for s in SITUATIONS]
-    table.add_row("noise ceiling", *ceiling_row, f"{ceiling:.3f}")
+    rows = {
+        name: [*scores.pearson, scores.official]
+        for name, scores in (("default model", val_scores), ("BASE", base_scores))
+    }
+    rows["noise ceiling"] = [
+        *(synthetic.noise_ceiling["val"][s] for s in SITUATIONS),
+        ceiling,
+    ]
+    table = comparison_table(rows, "5. val Pearson (labels never seen in training)")
     console.print(table)
     return QuickstartResult(
         val=val_scores,

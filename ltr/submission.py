@@ -20,6 +20,7 @@ import json
 import math
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -299,3 +300,39 @@ def write_run(
         raise RunFileError(
             path, f"a user id cannot be written as UTF-8 text ({exc.reason}): {exc.object!r}"
         ) from None
+
+
+# ---------------------------------------------------------------------------------- checking
+#: Which challenge edition's run format each file format is.
+EDITIONS: dict[str, str] = {
+    "json": "the run format of the ImageCLEFaware 2022 and 2023 editions (JSON)",
+    "csv": "the format of the 2021 edition (CSV user,acc,bank,it,wait)",
+}
+
+
+@dataclass(frozen=True)
+class SubmissionCheck:
+    """What `ltr submission check` found in a valid run file."""
+
+    n_users: int
+    edition: str  # which challenge edition's format the file matches
+    constant: tuple[str, ...]  # situations whose scores are all equal (Pearson undefined)
+
+
+def constant_situations(run: pd.DataFrame) -> tuple[str, ...]:
+    """Situations in which every user has the same score: no correlation can be computed."""
+    values = run[list(SITUATIONS)].to_numpy(dtype=float)
+    if len(values) == 0:
+        return ()
+    same = (values == values[0]).all(axis=0)
+    return tuple(s for s, flat in zip(SITUATIONS, same, strict=True) if flat)
+
+
+def check_submission(
+    path: str | Path, users: Iterable[str], *, split: str | None = None
+) -> SubmissionCheck:
+    """Validate a run file for a split exactly as the challenge does (errors as `RunFileError`),
+    and say which edition's format it follows and which situations cannot be scored."""
+    path = Path(path)
+    run = validate_run(read_run(path), users, path, split=split)
+    return SubmissionCheck(len(run), EDITIONS[run_format(path)], constant_situations(run))

@@ -140,7 +140,7 @@ def test_train_stores_the_cv_figures_when_asked(
     data: Path, fast_params: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "model"
-    args = ("train", data, "-o", out, "-m", "xgb-regression", "--params", fast_params)
+    args = ("train", data, "--model-dir", out, "-m", "xgb-regression", "--params", fast_params)
     result = ok(*args, "--cv-folds", "3")
     assert "trained xgb-regression on 180 users" in result.output
     manifest = json.loads((out / "model.json").read_text())
@@ -189,7 +189,7 @@ def test_predict_writes_to_submissions_by_default(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     ok("predict", model_dir, data, "--split", "test")
-    assert (tmp_path / "submissions" / "data-test.json").is_file()
+    assert (tmp_path / "submissions" / "data-model-test.json").is_file()
 
 
 # -------------------------------------------------------------------------- determinism
@@ -198,7 +198,7 @@ def test_same_commands_twice_give_byte_identical_files(data: Path, tmp_path: Pat
     files = {}
     for run in ("a", "b"):
         model = tmp_path / run / "model"
-        ok("train", data, "-o", model)
+        ok("train", data, "--model-dir", model)
         out = tmp_path / run / "val.csv"
         ok("predict", model, data, "--split", "val", "--out", out)
         files[run] = {p.name: p.read_bytes() for p in [*model.iterdir(), out]}
@@ -234,10 +234,10 @@ def test_quickstart_end_to_end_beats_base(tmp_path: Path) -> None:
     assert "noise ceiling" in result.output and "BASE" in result.output
     dataset = load_dataset(work / "data")
     for split in ("val", "test"):
-        path = submissions / f"synthetic-{split}.json"
+        path = submissions / f"synthetic-quickstart-{split}.json"
         ok("submission", "check", path, "--data", work / "data", "--split", split)
     labels = dataset.split_labels("val")
-    default = score_run(read_run(submissions / "synthetic-val.json"), labels)
+    default = score_run(read_run(submissions / "synthetic-quickstart-val.json"), labels)
     base = build_model(PRESETS["base"]).fit(
         featurize(dataset, "train"), dataset.split_labels("train")
     )
@@ -253,7 +253,7 @@ def test_quickstart_end_to_end_beats_base(tmp_path: Path) -> None:
 def test_unknown_model_is_refused(data: Path, tmp_path: Path) -> None:
     fails("unknown model 'ridgee' (known: base,", "cv", data, "--model", "ridgee")
     fails("unknown model 'nope'", "cv", data, "--models", "base,nope")
-    fails("unknown model 'nope'", "train", data, "-o", tmp_path / "m", "--model", "nope")
+    fails("unknown model 'nope'", "train", data, "--model-dir", tmp_path / "m", "--model", "nope")
     assert not (tmp_path / "m").exists()
 
 
@@ -263,7 +263,15 @@ def test_bad_params_files_are_refused(data: Path, tmp_path: Path) -> None:
     fails(f"{bad}:1:31: invalid JSON", "cv", data, "--params", bad)
     typo = tmp_path / "typo.json"
     typo.write_text('{"calibraton": "normal"}')
-    fails("unknown field(s) calibraton", "train", data, "-o", tmp_path / "m", "--params", typo)
+    fails(
+        "unknown field(s) calibraton",
+        "train",
+        data,
+        "--model-dir",
+        tmp_path / "m",
+        "--params",
+        typo,
+    )
     fails("not usable with --compare", "cv", data, "--compare", "--params", typo)
     misspelt = tmp_path / "misspelt.json"
     misspelt.write_text('{"params": {"num_leavs": 3}}')

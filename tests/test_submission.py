@@ -266,10 +266,12 @@ def check(run_file: Path, data: Path, split: str = "val"):
 
 def test_cli_check_accepts_a_valid_json_and_csv_run(folder: Path, tmp_path: Path) -> None:
     run = run_frame(["user0", "user1", "user2"], np.arange(12).reshape(3, 4) / 7)
-    for name in ("run.json", "run.csv"):
+    editions = {"run.json": "2022 and 2023 editions (JSON)", "run.csv": "2021 edition (CSV"}
+    for name, edition in editions.items():
         result = check(write_run(run, tmp_path / name), folder)
         assert result.exit_code == 0, result.output
-        assert result.output.strip() == "valid: 3 users (data val)"
+        assert result.output.startswith("valid: 3 users (data val); ")
+        assert edition in result.output and "warning" not in result.output
 
 
 def test_cli_check_rejects_with_the_challenge_messages(folder: Path, tmp_path: Path) -> None:

@@ -27,7 +27,20 @@ import optuna
 from optuna.trial import TrialState
 
 from ltr.errors import StudyError
+from ltr.redact import redact_url
 from ltr.tuning.objective import process_start
+
+__all__ = [
+    "DEFAULT_STORAGE",
+    "STORAGE_ENV",
+    "fail_orphaned_trials",
+    "lock_path",
+    "open_storage",
+    "redact_url",
+    "setup_lock",
+    "storage_url",
+    "worker_alive",
+]
 
 DEFAULT_STORAGE = "sqlite:///ltr-studies.db"
 STORAGE_ENV = "LTR_STORAGE"
@@ -61,7 +74,7 @@ def open_storage(url: str, *, must_exist: bool = False) -> optuna.storages.RDBSt
     path = _sqlite_path(url)
     if must_exist and path is not None and not path.is_file():
         raise StudyError(
-            f"no study storage at {url} ({path} does not exist); "
+            f"no study storage at {redact_url(url)} ({path} does not exist); "
             "run `ltr tune` first or pass --storage"
         )
     engine_kwargs: dict[str, Any] = {}
@@ -81,11 +94,11 @@ def open_storage(url: str, *, must_exist: bool = False) -> optuna.storages.RDBSt
             )
         except ImportError as error:
             raise StudyError(
-                f"cannot open {url}: the database driver is missing ({error}); "
+                f"cannot open {redact_url(url)}: the database driver is missing ({error}); "
                 "e.g. pip install psycopg2-binary (PostgreSQL) or pymysql (MySQL)"
             ) from None
         except Exception as error:  # SQLAlchemy errors: bad URL, server down, not a database
-            raise StudyError(f"cannot open study storage {url}: {error}") from None
+            raise StudyError(redact_url(f"cannot open study storage {url}: {error}")) from None
 
 
 def lock_path(database: Path) -> Path:

@@ -34,7 +34,7 @@ from ltr.errors import StudyError
 from ltr.models import ModelSpec
 from ltr.tuning.objective import CVProtocol, TuningData
 from ltr.tuning.space import DEFAULT_SPACE, SearchSpace, get_space
-from ltr.tuning.storage import open_storage, setup_lock, storage_url, worker_alive
+from ltr.tuning.storage import open_storage, redact_url, setup_lock, storage_url, worker_alive
 
 #: Default k of the penalised score mean - k * std used to choose a study's configuration.
 DEFAULT_PENALTY = 0.5
@@ -143,7 +143,7 @@ def open_study(
             existing = read_identity(optuna.load_study(study_name=name, storage=storage))
             if existing is None:
                 raise StudyError(
-                    f"study {name!r} in {url} was not created by `ltr tune` "
+                    f"study {name!r} in {redact_url(url)} was not created by `ltr tune` "
                     "(it has no ltr:identity attribute); choose another --study name"
                 )
         space, protocol = resolve_settings(existing, settings)
@@ -152,7 +152,7 @@ def open_study(
             problems = _differences(existing, identity)
             if problems or existing.get("format", FORMAT) != FORMAT:
                 raise StudyError(
-                    f"study {name!r} in {url} cannot be resumed with these settings: "
+                    f"study {name!r} in {redact_url(url)} cannot be resumed with these settings: "
                     + "; ".join(problems or ["made by another version of ltr"])
                     + ". Use another --study name, or rerun with the study's data and settings"
                 )
@@ -186,10 +186,10 @@ def load_existing_study(name: str, storage: str | Path | None = None) -> optuna.
     names = optuna.get_all_study_names(store)
     if name not in names:
         known = ", ".join(sorted(names)) or "none"
-        raise StudyError(f"no study named {name!r} in {url} (studies there: {known})")
+        raise StudyError(f"no study named {name!r} in {redact_url(url)} (studies there: {known})")
     study = optuna.load_study(study_name=name, storage=store)
     if read_identity(study) is None:
-        raise StudyError(f"study {name!r} in {url} was not created by `ltr tune`")
+        raise StudyError(f"study {name!r} in {redact_url(url)} was not created by `ltr tune`")
     return study
 
 
@@ -319,12 +319,16 @@ def list_studies(
     return out
 
 
-def study_cv_record(study: optuna.Study, score: TrialScore) -> dict[str, Any]:
-    """The CV figures a model trained from a study keeps in its manifest."""
+def study_cv_record(
+    study: optuna.Study, score: TrialScore, *, storage: str | None = None
+) -> dict[str, Any]:
+    """The CV figures a model trained from a study keeps in its manifest, with where the study
+    lives (`storage`, its password redacted: manifests are shared)."""
     identity = read_identity(study) or {}
     cv = identity.get("cv", {})
     return {
         "study": study.study_name,
+        "storage": None if storage is None else redact_url(storage),
         "trial": score.number,
         "penalty": score.penalty,
         "folds": cv.get("folds"),

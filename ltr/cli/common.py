@@ -1,47 +1,171 @@
-"""What every command shares: clean error reporting and the rich console."""
+"""What every command shares: the consoles, one-line messages, warnings shown once, loading a
+data folder, and the parameters that must look and mean the same in every command.
+
+Only light modules are imported here (typer, rich, the standard library): `ltr --help` must
+not pay for pandas, scikit-learn or Optuna. Commands import what they need when they run.
+"""
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from ltr.data import Dataset, load_dataset
 from ltr.errors import LtrError
+from ltr.redact import redact_url
+
+if TYPE_CHECKING:
+    from ltr.data import Dataset
 
 console = Console()
 err_console = Console(stderr=True)
 
-F = TypeVar("F", bound=Callable[..., object])
+
+class _CommandState:
+    """Per command: --quiet, and the warnings already shown (each is shown once)."""
+
+    quiet = False
+    shown: set[str] = set()
 
 
-def handle_errors(func: F) -> F:
-    """Turn an `LtrError` into a one-line message on stderr and exit code 1 (no traceback)."""
-
-    @functools.wraps(func)
-    def wrapper(*args: object, **kwargs: object) -> object:
-        try:
-            return func(*args, **kwargs)
-        except LtrError as error:
-            err_console.print(
-                f"[bold red]error:[/] {escape(str(error))}",
-                markup=True,
-                highlight=False,
-                soft_wrap=True,
-            )
-            raise typer.Exit(code=1) from None
-
-    return wrapper  # type: ignore[return-value]
+def start_command() -> None:
+    """Forget the previous command's --quiet and warnings (tests run many in one process)."""
+    _CommandState.quiet = False
+    _CommandState.shown = set()
 
 
-def load_data(folder: Path) -> Dataset:
-    """Load a data folder and show its loading warnings (e.g. unrated concepts) on stderr."""
-    dataset = load_dataset(folder)
-    for warning in dataset.warnings:
-        err_console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
+def set_quiet(quiet: bool) -> None:
+    _CommandState.quiet = quiet
+
+
+def warn(message: str, *, report: bool = False) -> None:
+    """``warning: ...`` once per command, unless --quiet: on stderr, or on stdout when it is
+    part of the command's `report` (`ltr data check` reports what a folder holds)."""
+    message = redact_url(message)
+    if _CommandState.quiet or message in _CommandState.shown:
+        return
+    _CommandState.shown.add(message)
+    (console if report else err_console).print(
+        f"[yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True
+    )
+
+
+def error_line(message: str, *, prefix: str = "error: ") -> None:
+    """One line on stderr; `soft_wrap` keeps long paths on that line."""
+    label = f"[bold red]{escape(prefix.strip())}[/] " if prefix else ""
+    err_console.print(f"{label}{escape(message)}", highlight=False, soft_wrap=True)
+
+
+def say(text: str) -> None:
+    """Plain text on stdout: no rich markup (paths may hold brackets), no wrapping."""
+    console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+def note(text: str) -> None:
+    """A remark about the figures just shown (stdout, dim)."""
+    console.print(text, markup=False, highlight=False, soft_wrap=True, style="dim")
+
+
+def load_data(folder: Path, *, strict_ratings: bool = False, report: bool = False) -> Dataset:
+    """Load a data folder; its loading warnings (e.g. unrated concepts) go through `warn`
+    (`report`: on stdout, after the caller's report, see `show_warnings`)."""
+    from ltr.data import load_dataset
+
+    dataset = load_dataset(folder, strict_ratings=strict_ratings)
+    if not report:
+        show_warnings(dataset)
     return dataset
+
+
+def show_warnings(dataset: Dataset, *, report: bool = False) -> None:
+    """The loader's warnings of `dataset`, each once per command."""
+    for message in dataset.warnings:
+        warn(message, report=report)
+
+
+def split_values(values: list[str] | None, option: str) -> list[str] | None:
+    """The values of a several-value option given as a comma list, repeated, or both:
+    ``--models a,b --models c`` = a, b, c."""
+    if values is None:
+        return None
+    parts = [part.strip() for value in values for part in value.split(",")]
+    parts = [part for part in parts if part]
+    if not parts:
+        raise LtrError(f"{option}: no value given")
+    return parts
+
+
+# -------------------------------------------------------------------------- shared parameters
+# One definition per meaning, so the same option has the same name, short name and metavar in
+# every command (tests/test_cli_help.py walks the app and checks it).
+DataDir = Annotated[
+    Path,
+    typer.Argument(
+        metavar="DATA_DIR",
+        help="Data folder (challenge or research layout, detected automatically).",
+        show_default=False,
+    ),
+]
+ModelDir = Annotated[
+    Path,
+    typer.Argument(
+        metavar="MODEL_DIR", help="A model folder from `ltr train`.", show_default=False
+    ),
+]
+RunFile = Annotated[
+    Path,
+    typer.Argument(metavar="RUN_FILE", help="Run file (.json or .csv).", show_default=False),
+]
+DataOption = Annotated[
+    Path,
+    typer.Option(
+        "--data",
+        "-d",
+        metavar="DATA_DIR",
+        help="Data folder holding the split's labels (either layout).",
+        show_default=False,
+    ),
+]
+Threads = Annotated[int, typer.Option("--threads", min=1, help="Threads per learner.")]
+Force = Annotated[
+    bool,
+    typer.Option("--force", help="Replace a result that already exists under the default name."),
+]
+VALUES = "comma list or repeated"
+
+
+def split_option(help: str) -> object:
+    """``--split/-s``: the split a command works on."""
+    return typer.Option("--split", "-s", help=help, show_default=True)
+
+
+def out_option(help: str) -> object:
+    """``--out/-o``: where a command writes its result."""
+    return typer.Option("--out", "-o", help=help, show_default=False)
+
+
+__all__ = [
+    "VALUES",
+    "DataDir",
+    "DataOption",
+    "Force",
+    "ModelDir",
+    "RunFile",
+    "Threads",
+    "console",
+    "err_console",
+    "error_line",
+    "load_data",
+    "note",
+    "out_option",
+    "say",
+    "set_quiet",
+    "show_warnings",
+    "split_option",
+    "split_values",
+    "start_command",
+    "warn",
+]

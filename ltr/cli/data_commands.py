@@ -4,24 +4,21 @@ from __future__ import annotations
 
 import functools
 import math
-from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from ltr.cli.common import console, handle_errors
-from ltr.data.loading import load_dataset
-from ltr.data.summary import DataSummary, summarize
+from ltr.cli.boundary import command, new_app
+from ltr.cli.common import DataDir, console, load_data, note, show_warnings
 from ltr.situations import DESCRIPTIONS, SITUATIONS
 
+if TYPE_CHECKING:
+    from ltr.data.summary import DataSummary
+
 #: The `data` sub-command group; other modules add their verbs to it (e.g. `ltr data synth`).
-data_app = typer.Typer(
-    name="data",
-    help="Inspect data folders (challenge or research layout).",
-    no_args_is_help=True,
-)
+data_app = new_app(name="data", help="Inspect data folders (challenge or research layout).")
 
 
 @data_app.callback()
@@ -120,20 +117,11 @@ def print_summary(summary: DataSummary) -> None:
         console.print(table)
     if not summary.labels:
         say("no labels in this folder")
-    for warning in summary.warnings:
-        say(f"[bold yellow]warning:[/] {escape(warning)}")
 
 
-@data_app.command("check")
-@handle_errors
+@command(data_app, "check")
 def check(
-    folder: Annotated[
-        Path,
-        typer.Argument(
-            help="Data folder: challenge or research layout (detected automatically).",
-            show_default=False,
-        ),
-    ],
+    folder: DataDir,
     strict_ratings: Annotated[
         bool,
         typer.Option(
@@ -142,18 +130,16 @@ def check(
         ),
     ] = False,
 ) -> None:
-    """Load FOLDER, validate every record and print what it holds.
+    """Load DATA_DIR, validate every record and print what it holds.
 
     Exit code 0 when the data loads (warnings are printed), 1 with a message naming the file,
     the record and the problem otherwise.
     """
-    dataset = load_dataset(folder, strict_ratings=strict_ratings)
+    from ltr.data.summary import summarize
+
+    dataset = load_data(folder, strict_ratings=strict_ratings, report=True)
     summary = summarize(dataset)
     print_summary(summary)
+    show_warnings(dataset, report=True)  # part of the report of what the folder holds
     if summary.concepts.detected_unrated:
-        console.print(
-            "(--strict-ratings makes unrated concepts an error)",
-            highlight=False,
-            soft_wrap=True,
-            style="dim",
-        )
+        note("(--strict-ratings makes unrated concepts an error)")

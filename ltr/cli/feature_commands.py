@@ -10,53 +10,64 @@ from typing import Annotated
 
 import typer
 
-from ltr.cli.common import console, handle_errors, load_data
+from ltr.cli.boundary import command
+from ltr.cli.common import VALUES, DataDir, load_data, out_option, say, split_option, split_values
+from ltr.cli.vocabulary import FEATURE_FAMILIES
 from ltr.errors import LtrError
-from ltr.features import FAMILIES, FeatureConfig, featurize
-from ltr.features.config import parse_families
-from ltr.features.io import feature_format, write_features
 
 
-def _thresholds(text: str | None) -> tuple[float, ...] | None:
-    if text is None:
+def _thresholds(values: list[str] | None) -> tuple[float, ...] | None:
+    parts = split_values(values, "--thresholds")
+    if parts is None:
         return None
     try:
-        return tuple(float(t) for t in text.split(",") if t.strip())
+        return tuple(float(t) for t in parts)
     except ValueError:
         raise LtrError(
-            f"--thresholds: expected numbers separated by commas, got {text!r}"
+            f"--thresholds: expected numbers ({VALUES}), got {','.join(parts)!r}"
         ) from None
 
 
-@handle_errors
 def features(
-    data: Annotated[
-        Path, typer.Argument(metavar="DIR", help="Data folder (challenge or research layout).")
-    ],
-    split: Annotated[str, typer.Option("--split", "-s", help="Split to featurise, e.g. train.")],
-    out: Annotated[
-        Path, typer.Option("--out", "-o", help="Output file: .parquet (or .pq) or .csv.")
-    ],
+    data: DataDir,
+    split: Annotated[str, split_option("Split to featurise, e.g. train.")],
+    out: Annotated[Path, out_option("Output file: .parquet (or .pq) or .csv.")],
     families: Annotated[
-        str | None,
+        list[str] | None,
         typer.Option(
             "--families",
             "-f",
-            help=f"Comma-separated families (default: all): {', '.join(FAMILIES)}.",
+            metavar="NAMES",
+            help=f"Feature families ({VALUES}; default: all): {', '.join(FEATURE_FAMILIES)}.",
+            show_default=False,
         ),
     ] = None,
     thresholds: Annotated[
-        str | None,
-        typer.Option(help="Comma-separated confidence thresholds of the BASE family."),
+        list[str] | None,
+        typer.Option(
+            "--thresholds",
+            metavar="NUMBERS",
+            help=f"Confidence thresholds of the BASE family ({VALUES}; default 0 and 0.4).",
+            show_default=False,
+        ),
     ] = None,
 ) -> None:
     """Compute the feature matrix of one split (one row per user) and write it."""
+    from ltr.features import FeatureConfig, featurize
+    from ltr.features.config import parse_families
+    from ltr.features.io import feature_format, write_features
+    from ltr.outputs import claim_output
+
     feature_format(out)  # an unknown extension fails before any work
-    config_args: dict[str, object] = {"families": parse_families(families)}
+    chosen = split_values(families, "--families")
+    config_args: dict[str, object] = {
+        "families": parse_families(None if chosen is None else ",".join(chosen))
+    }
     parsed = _thresholds(thresholds)
     if parsed is not None:
         config_args["thresholds"] = parsed
     config = FeatureConfig(**config_args)  # type: ignore[arg-type]
+    claim_output(out)
     dataset = load_data(data)
     matrix = featurize(dataset, split, config)
     if matrix.shape[1] == 0:
@@ -65,14 +76,12 @@ def features(
             "do not apply to this data set)"
         )
     write_features(matrix, out)
-    console.print(
+    say(
         f"wrote {matrix.shape[0]} users x {matrix.shape[1]} features "
-        f"({', '.join(matrix.families)}) to {out}",
-        highlight=False,
-        soft_wrap=True,
+        f"({', '.join(matrix.families)}) to {out}"
     )
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to `app`."""
-    app.command("features")(features)
+    command(app, "features")(features)

@@ -1,53 +1,34 @@
-"""Assemble the `ltr` application from one module per area of the toolkit."""
+"""Entry point of the `ltr` command.
+
+Only the standard library is imported before `main` runs, so even a Ctrl-C while the
+application loads ends with one line and exit code 130. `app` is importable from here too
+(``from ltr.cli.main import app``), built on first use.
+"""
 
 from __future__ import annotations
 
-import typer
-
-from ltr import __version__
-from ltr.cli import (
-    data_commands,
-    evaluation_commands,
-    explain_commands,
-    feature_commands,
-    model_commands,
-    study_commands,
-)
-
-app = typer.Typer(
-    name="ltr",
-    help="Learning-to-rank for photo profiles in the ImageCLEFaware situations "
-    "(acc, bank, it, wait).",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
-
-for module in (
-    data_commands,
-    feature_commands,
-    evaluation_commands,
-    model_commands,
-    explain_commands,
-    study_commands,
-):
-    module.register(app)
-
-
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(f"ltr {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _root(
-    version: bool = typer.Option(
-        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
-    ),
-) -> None:
-    """Learning-to-rank for photo profiles in the ImageCLEFaware situations."""
+import sys
+from typing import Any
 
 
 def main() -> None:
-    app()
+    """Run `ltr` with the command line's arguments."""
+    if sys.argv[1:] == ["--version"]:  # answered without loading typer and rich
+        from ltr import __version__
+
+        print(f"ltr {__version__}")
+        return
+    try:
+        from ltr.cli.app import app
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted; nothing was written\n")
+        raise SystemExit(130) from None
+    app(prog_name="ltr")
+
+
+def __getattr__(name: str) -> Any:
+    if name == "app":
+        from ltr.cli.app import app
+
+        return app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -3,201 +3,296 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
-from rich.markup import escape
 
-from ltr.cli.common import console, handle_errors, load_data
-from ltr.errors import LtrError
-from ltr.fileio import write_json_atomic
-from ltr.models import COMPARE, PRESETS, preset
-from ltr.tables import cv_table
-from ltr.workflow import (
-    SUBMISSIONS_DIR,
-    cross_validate_models,
-    cv_report,
-    resolve_spec,
-    spec_label,
-    train_model,
-    training_set,
-    write_submission,
+from ltr.cli.boundary import command
+from ltr.cli.common import (
+    VALUES,
+    DataDir,
+    Force,
+    ModelDir,
+    Threads,
+    console,
+    load_data,
+    out_option,
+    say,
+    split_option,
+    split_values,
 )
+from ltr.cli.vocabulary import COMPARE, DEFAULT_PENALTY, DEFAULT_STORAGE, PRESETS, STORAGE_ENV
 
 MODEL_HELP = f"Model preset: {', '.join(PRESETS)}."
 PARAMS_HELP = (
     "JSON file with a whole model spec (has a 'learner' field) or overrides of the preset, "
     'e.g. {"params": {"max_depth": 4}, "families": ["freq", "conf"]}.'
 )
+Model = Annotated[str, typer.Option("--model", "-m", help=MODEL_HELP)]
+Params = Annotated[
+    Path | None, typer.Option("--params", metavar="SPEC_FILE", help=PARAMS_HELP, show_default=False)
+]
 
 
-def say(text: str) -> None:
-    """Plain text: paths may hold brackets (rich markup) and must not be wrapped mid-way."""
-    console.print(text, markup=False, highlight=False, soft_wrap=True)
-
-
-def register(app: typer.Typer) -> None:
-    @app.command("cv")
-    @handle_errors
-    def cv_command(
-        data_dir: Path = typer.Argument(..., help="Data folder (either layout)."),
-        model: str = typer.Option("default", "--model", "-m", help=MODEL_HELP),
-        params: Path | None = typer.Option(None, "--params", help=PARAMS_HELP),
-        folds: int = typer.Option(5, "--folds", "-k", min=2, help="K of repeated K-fold."),
-        repeats: int = typer.Option(3, "--repeats", "-r", min=1, help="Repeats of K-fold."),
-        seed: int = typer.Option(0, "--seed", help="Seed of the folds (and of the models)."),
-        compare: bool = typer.Option(
-            False, "--compare", help=f"Cross-validate several models: {', '.join(COMPARE)}."
+def cv(
+    data_dir: DataDir,
+    model: Model = "default",
+    params: Params = None,
+    folds: Annotated[int, typer.Option("--folds", "-k", min=2, help="K of repeated K-fold.")] = 5,
+    repeats: Annotated[int, typer.Option("--repeats", "-r", min=1, help="Repeats of K-fold.")] = 3,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the folds (and of the models).")] = 0,
+    compare: Annotated[
+        bool,
+        typer.Option("--compare", help=f"Cross-validate several models: {', '.join(COMPARE)}."),
+    ] = False,
+    models: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--models",
+            metavar="NAMES",
+            help=f"Presets to compare ({VALUES}; implies --compare).",
+            show_default=False,
         ),
-        models: str | None = typer.Option(
-            None, "--models", help="Comma-separated presets to compare (implies --compare)."
+    ] = None,
+    split: Annotated[str, split_option("Labelled split to cross-validate.")] = "train",
+    report: Annotated[
+        Path | None,
+        typer.Option(
+            "--report",
+            help="Where to write the JSON report (replaced if it exists). "
+            "Default: reports/cv-<data>-<model or 'compare'>.json, never replaced without --force.",
+            show_default=False,
         ),
-        split: str = typer.Option("train", "--split", help="Labelled split to cross-validate."),
-        report: Path = typer.Option(
-            Path("reports/cv.json"), "--report", help="Where to write the JSON report."
-        ),
-        threads: int = typer.Option(1, "--threads", min=1, help="Threads per learner."),
-    ) -> None:
-        """Repeated K-fold cross-validation on the training users (features computed once)."""
-        if compare or models:
-            if params is not None:
-                raise LtrError(
-                    "--params changes one model (--model); not usable with --compare/--models"
-                )
-            names = [n.strip() for n in models.split(",")] if models else list(COMPARE)
-            specs = {name: preset(name).with_seed(seed) for name in names}
-        else:
-            specs = {spec_label(model, params): resolve_spec(model, params).with_seed(seed)}
-        dataset = load_data(data_dir)
-        data = training_set(dataset, split)
-        say(
-            f"{dataset.name} {split}: {len(data.features.users)} users, "
-            f"{data.features.shape[1]} features; {folds}-fold x {repeats} repeats, seed {seed}"
+    ] = None,
+    force: Force = False,
+    threads: Threads = 1,
+) -> None:
+    """Repeated K-fold cross-validation on the training users (features computed once)."""
+    from ltr.outputs import claim_output, cv_report_path
+    from ltr.tables import cv_table
+    from ltr.workflow import (
+        check_cv_folds,
+        cross_validate_models,
+        cv_report,
+        cv_specs,
+        training_set,
+    )
+
+    chosen = split_values(models, "--models")
+    specs = cv_specs(model, params, compare=compare, models=chosen, seed=seed)
+    if report is not None:
+        claim_output(report)
+    dataset = load_data(data_dir)
+    if report is None:
+        label = "compare" if compare or chosen else next(iter(specs))
+        report = claim_output(
+            cv_report_path(dataset.name, label),
+            replace=force,
+            hint="pass --force to replace it, or --report to write elsewhere",
         )
-        with console.status("cross-validating") as status:
-            results = cross_validate_models(
-                data,
-                specs,
-                folds=folds,
-                repeats=repeats,
-                seed=seed,
-                threads=threads,
-                progress=lambda name: status.update(f"cross-validating {name}"),
-            )
-        console.print(cv_table(results, f"Pearson, {folds}-fold x {repeats} ({dataset.name})"))
-        write_json_atomic(report, cv_report(results, data))
-        say(f"report: {report}")
+    data = training_set(dataset, split)
+    check_cv_folds(data, folds, repeats)
+    say(
+        f"{dataset.name} {split}: {len(data.features.users)} users, "
+        f"{data.features.shape[1]} features; {folds}-fold x {repeats} repeats, seed {seed}"
+    )
+    with console.status("cross-validating") as status:
+        results = cross_validate_models(
+            data,
+            specs,
+            folds=folds,
+            repeats=repeats,
+            seed=seed,
+            threads=threads,
+            progress=lambda name: status.update(f"cross-validating {name}"),
+        )
+    console.print(cv_table(results, f"Pearson, {folds}-fold x {repeats} ({dataset.name})"))
+    from ltr.fileio import write_json_atomic
 
-    @app.command("train")
-    @handle_errors
-    def train_command(
-        data_dir: Path = typer.Argument(..., help="Data folder (either layout)."),
-        model_dir: Path = typer.Option(..., "--model-dir", "-o", help="Where to save the model."),
-        model: str = typer.Option("default", "--model", "-m", help=MODEL_HELP),
-        params: Path | None = typer.Option(None, "--params", help=PARAMS_HELP),
-        study: str | None = typer.Option(
-            None,
+    write_json_atomic(report, cv_report(results, data))
+    say(f"report: {report}")
+
+
+def train(
+    data_dir: DataDir,
+    model_dir: Annotated[
+        Path,
+        typer.Option(
+            "--model-dir",
+            metavar="MODEL_DIR",
+            help="Folder to save the model in (an earlier model there is replaced).",
+            show_default=False,
+        ),
+    ],
+    model: Model = "default",
+    params: Params = None,
+    study: Annotated[
+        str | None,
+        typer.Option(
             "--study",
             help="Train the configuration an Optuna study chose (`ltr tune`, `ltr studies "
             "show`): its best mean - k * std trial, rebuilt exactly.",
+            show_default=False,
         ),
-        storage: str | None = typer.Option(
-            None,
+    ] = None,
+    storage: Annotated[
+        str | None,
+        typer.Option(
             "--storage",
-            envvar="LTR_STORAGE",
-            help="Storage URL of --study (default $LTR_STORAGE, else sqlite:///ltr-studies.db).",
+            envvar=STORAGE_ENV,
+            help=f"Storage URL of --study (default ${STORAGE_ENV}, else {DEFAULT_STORAGE}).",
+            show_default=False,
         ),
-        penalty: float | None = typer.Option(
-            None, "--penalty", min=0, help="With --study: k of mean - k * std (default 0.5)."
+    ] = None,
+    penalty: Annotated[
+        float | None,
+        typer.Option(
+            "--penalty",
+            min=0,
+            help=f"With --study: k of mean - k * std (default {DEFAULT_PENALTY}).",
+            show_default=False,
         ),
-        seed: int | None = typer.Option(
-            None,
+    ] = None,
+    seed: Annotated[
+        int | None,
+        typer.Option(
             "--seed",
             help="Seed of the model (default 0; with --study, the seed the trial was scored with).",
+            show_default=False,
         ),
-        cv_folds: int = typer.Option(
-            0, "--cv-folds", min=0, help="Also cross-validate (K folds x 1) and store the figures."
+    ] = None,
+    cv_folds: Annotated[
+        int,
+        typer.Option(
+            "--cv-folds", min=0, help="Also cross-validate (K folds x 1) and store the figures."
         ),
-        threads: int = typer.Option(1, "--threads", min=1, help="Threads per learner."),
-    ) -> None:
-        """Train a model on split 'train' and save it (native files + schema + fingerprints)."""
-        if study is not None and (params is not None or model != "default"):
-            raise LtrError("--study trains the study's chosen configuration: drop --model/--params")
-        dataset = load_data(data_dir)
-        data = training_set(dataset, "train")
-        cv = None
-        if study is None:
-            name = model
-            spec = resolve_spec(model, params).with_seed(0 if seed is None else seed)
-        else:
-            from ltr.tuning.objective import TuningData
-            from ltr.tuning.studies import DEFAULT_PENALTY, chosen_spec, study_cv_record
+    ] = 0,
+    threads: Threads = 1,
+) -> None:
+    """Train a model on split 'train' and save it (native files + schema + fingerprints)."""
+    from ltr.errors import LtrError
+    from ltr.outputs import claim_output
+    from ltr.tables import cv_table
+    from ltr.workflow import (
+        check_cv_folds,
+        check_model_dir,
+        cross_validate_models,
+        resolve_spec,
+        study_choice,
+        train_model,
+        training_set,
+    )
 
-            spec, score, found = chosen_spec(
-                study,
-                storage,
-                penalty=DEFAULT_PENALTY if penalty is None else penalty,
-                data=TuningData.from_training_set(data),
-            )
-            spec = spec if seed is None else spec.with_seed(seed)
-            name = f"study {study} trial {score.number}"
-            cv = study_cv_record(found, score)
-            say(
-                f"{name}: CV mean Pearson {score.mean:.4f} ± {score.std:.4f} "
-                f"(chosen by mean - {cv['penalty']:g} std = {score.penalised:.4f})"
-            )
-        if cv_folds:
-            cv_seed = 0 if seed is None else seed
-            with console.status("cross-validating"):
-                (result,) = cross_validate_models(
-                    data, {name: spec}, folds=cv_folds, repeats=1, seed=cv_seed, threads=threads
-                )
-            cv = result.to_dict()
-            console.print(cv_table([result], f"Pearson, {cv_folds}-fold ({dataset.name})"))
-        with console.status(f"training {escape(name)}"):
-            trained = train_model(data, spec, model_dir, cv=cv, threads=threads)
+    if study is not None and (params is not None or model != "default"):
+        raise LtrError("--study trains the study's chosen configuration: drop --model/--params")
+    spec = None if study is not None else resolve_spec(model, params)
+    check_model_dir(claim_output(model_dir, folder=True))
+    dataset = load_data(data_dir)
+    data = training_set(dataset, "train")
+    if cv_folds:
+        check_cv_folds(data, cv_folds)
+    cv = None
+    if spec is not None:
+        name = model
+        spec = spec.with_seed(0 if seed is None else seed)
+    else:
+        choice = study_choice(data, study, storage, penalty=penalty, seed=seed)
+        name, spec, cv = choice.name, choice.spec, choice.cv
         say(
-            f"trained {name} on {len(data.features.users)} users of {dataset.name} train; "
-            f"saved to {model_dir} ({len(trained.manifest['files'])} files)"
+            f"{name}: CV mean Pearson {choice.score.mean:.4f} ± {choice.score.std:.4f} "
+            f"(chosen by mean - {choice.score.penalty:g} std = {choice.score.penalised:.4f})"
         )
+    if cv_folds:
+        cv_seed = 0 if seed is None else seed
+        with console.status("cross-validating"):
+            (result,) = cross_validate_models(
+                data, {name: spec}, folds=cv_folds, repeats=1, seed=cv_seed, threads=threads
+            )
+        cv = result.to_dict()
+        console.print(cv_table([result], f"Pearson, {cv_folds}-fold ({dataset.name})"))
+    users = len(data.features.users)
+    say(f"training {name} on {users} users of {dataset.name} train")
+    trained = train_model(data, spec, model_dir, cv=cv, threads=threads)
+    say(
+        f"trained {name} on {users} users of {dataset.name} train; "
+        f"saved to {model_dir} ({len(trained.manifest['files'])} files)"
+    )
 
-    @app.command("predict")
-    @handle_errors
-    def predict_command(
-        model_dir: Path = typer.Argument(..., help="A model directory from `ltr train`."),
-        data_dir: Path = typer.Argument(..., help="Data folder holding the split to score."),
-        split: str = typer.Option(..., "--split", "-s", help="Split to score (e.g. val, test)."),
-        out: Path | None = typer.Option(
-            None,
-            "--out",
-            help="Run file: .json (challenge format) or .csv. "
-            f"Default: {SUBMISSIONS_DIR}/<data>-<split>.json",
+
+def predict(
+    model_dir: ModelDir,
+    data_dir: DataDir,
+    split: Annotated[str, split_option("Split to score (e.g. val, test).")],
+    out: Annotated[
+        Path | None,
+        out_option(
+            "Run file: .json (challenge format) or .csv (replaced if it exists). Default: "
+            "submissions/<data>-<model>-<split>.json, never replaced without --force."
         ),
-        threads: int = typer.Option(1, "--threads", min=1, help="Threads per learner."),
-    ) -> None:
-        """Score every user of a split and write a validated submission file."""
-        from ltr.models.persistence import load_trained
+    ] = None,
+    force: Force = False,
+    threads: Threads = 1,
+) -> None:
+    """Score every user of a split and write a validated submission file."""
+    from ltr.models.persistence import load_trained
+    from ltr.outputs import claim_output, folder_name, submission_path
+    from ltr.submission import run_format
+    from ltr.workflow import write_submission
 
-        trained = load_trained(model_dir, threads=threads)
-        dataset = load_data(data_dir)
-        scores = trained.predict(dataset, split)
-        path = out or SUBMISSIONS_DIR / f"{dataset.name}-{split}.json"
-        write_submission(scores, path, dataset, split)
-        say(f"wrote {path} ({len(scores)} users of {dataset.name} {split})")
+    if out is not None:
+        run_format(out)  # an unknown extension fails before any work
+        claim_output(out)
+    trained = load_trained(model_dir, threads=threads)
+    source = trained.manifest["data"]
+    say(
+        f"model {model_dir}: {trained.spec.learner}, trained on "
+        f"{folder_name(source['source']) if source.get('source') else 'in-memory data'} "
+        f"{source['split']} ({source['n_users']} users)"
+    )
+    dataset = load_data(data_dir)
+    if out is None:
+        out = claim_output(
+            submission_path(dataset.name, folder_name(model_dir), split),
+            replace=force,
+            hint="pass --force to replace it, or --out to write elsewhere",
+        )
+    scores = trained.predict(dataset, split)
+    write_submission(scores, out, dataset, split)
+    say(f"wrote {out} ({len(scores)} users of {dataset.name} {split})")
 
-    @app.command("quickstart")
-    @handle_errors
-    def quickstart_command(
-        workdir: Path = typer.Option(
-            Path("quickstart"), "--workdir", help="Folder for the synthetic data and the model."
+
+def quickstart(
+    workdir: Annotated[
+        Path,
+        typer.Option(
+            "--workdir", metavar="OUT_DIR", help="Folder for the synthetic data and the model."
         ),
-        users: int = typer.Option(1000, "--users", min=10, help="Synthetic users."),
-        seed: int = typer.Option(0, "--seed", help="Seed of the data, folds and models."),
-        submissions: Path = typer.Option(
-            SUBMISSIONS_DIR, "--submissions", help="Where to write the submission files."
+    ] = Path("quickstart"),
+    users: Annotated[int, typer.Option("--users", min=10, help="Synthetic users.")] = 1000,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the data, folds and models.")] = 0,
+    submissions: Annotated[
+        Path,
+        typer.Option(
+            "--submissions", metavar="OUT_DIR", help="Where to write the submission files."
         ),
-    ) -> None:
-        """The whole job on embedded synthetic data: generate, cross-validate, train, predict,
-        write submissions, and compare with BASE on the validation split."""
-        from ltr.quickstart import run_quickstart
+    ] = Path("submissions"),
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Replace the model and submissions of an earlier run."),
+    ] = False,
+) -> None:
+    """The whole job on embedded synthetic data: generate, cross-validate, train, predict,
+    write submissions, and compare with BASE on the validation split."""
+    from ltr.quickstart import run_quickstart
 
-        run_quickstart(workdir, users=users, seed=seed, submissions=submissions, console=console)
+    run_quickstart(
+        workdir, users=users, seed=seed, submissions=submissions, console=console, force=force
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Add `cv`, `train`, `predict` and `quickstart` to `app`."""
+    command(app, "cv")(cv)
+    command(app, "train")(train)
+    command(app, "predict")(predict)
+    command(app, "quickstart")(quickstart)

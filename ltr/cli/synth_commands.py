@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 from typing import Annotated
 
@@ -10,27 +9,30 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from ltr.cli.common import console, handle_errors
-from ltr.data.synthetic import MIN_USERS, TRUTH_FILE, write_synthetic
+from ltr.cli.boundary import command
+from ltr.cli.common import console, say
+from ltr.cli.vocabulary import MIN_SYNTHETIC_USERS
 
 
 def register(data_app: typer.Typer) -> None:
     """Add `synth` to the `ltr data` command group."""
-    data_app.command("synth")(synth)
+    command(data_app, "synth")(synth)
 
 
-@handle_errors
 def synth(
     out_dir: Annotated[
         Path,
         typer.Argument(
+            metavar="OUT_DIR",
             help="Folder to write (created; must be empty or hold an earlier synthetic set).",
             show_default=False,
         ),
     ],
     users: Annotated[
         int,
-        typer.Option("--users", min=MIN_USERS, help="Number of profiles (60/20/20 % splits)."),
+        typer.Option(
+            "--users", min=MIN_SYNTHETIC_USERS, help="Number of profiles (60/20/20 % splits)."
+        ),
     ] = 1000,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed.")] = 0,
 ) -> None:
@@ -39,6 +41,10 @@ def synth(
     Train and val get labels, test labels are withheld (like the real data).
     The noise-free labels and the noise ceiling go to synthetic_truth.json.
     """
+    from ltr.data.synthetic import TRUTH_FILE, write_synthetic
+    from ltr.outputs import claim_output
+
+    claim_output(out_dir, folder=True)
     data = write_synthetic(out_dir, n_users=users, seed=seed)
     dataset = data.dataset
     table = Table(title_justify="left")
@@ -53,7 +59,6 @@ def synth(
             "yes" if dataset.has_labels(split) else "withheld",
             f"{data.noise_ceiling[split]['mean']:.3f}",
         )
-    say = functools.partial(console.print, highlight=False, soft_wrap=True)
-    say(f"[bold]Synthetic data set[/] (seed {seed}) written to {escape(str(out_dir))}")
+    say(f"Synthetic data set (seed {seed}) written to {out_dir}")
     console.print(table)
-    say(f"Noise-free labels and generator parameters: {escape(str(out_dir / TRUTH_FILE))}")
+    say(f"Noise-free labels and generator parameters: {out_dir / TRUTH_FILE}")

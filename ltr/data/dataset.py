@@ -7,6 +7,7 @@ everything downstream (features, BASE, models, submissions) only ever sees this 
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -85,7 +86,10 @@ class Dataset:
     # ----------------------------------------------------------------------------- queries
     @property
     def name(self) -> str:
-        return self.source.name if self.source is not None else "in-memory"
+        """The folder's name; for ``.`` or ``..`` that of the folder they stand for."""
+        if self.source is None:
+            return "in-memory"
+        return Path(os.path.abspath(self.source)).name or str(self.source)
 
     @property
     def splits(self) -> tuple[str, ...]:

@@ -1,0 +1,76 @@
+"""The names `--help` lists (presets, feature families, search spaces, ...), without importing
+the libraries that define them.
+
+`ltr --help` must start in a fraction of a second; the modules that define these names import
+pandas, scikit-learn or Optuna. tests/test_cli_help.py checks that every name here equals the
+library's, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+#: ltr.models.PRESETS, in order.
+PRESETS: tuple[str, ...] = (
+    "base",
+    "lgbm-lambdarank",
+    "lgbm-lambdarank-pooled",
+    "lgbm-regression",
+    "lgbm-regression-pooled",
+    "xgb-pairwise",
+    "xgb-pairwise-pooled",
+    "xgb-ndcg",
+    "xgb-ndcg-pooled",
+    "xgb-regression",
+    "xgb-regression-pooled",
+    "ridge",
+    "ridge-pooled",
+    "default",
+)
+#: ltr.models.COMPARE: what `ltr cv --compare` runs.
+COMPARE: tuple[str, ...] = (
+    "base",
+    "ridge",
+    "ridge-pooled",
+    "lgbm-regression",
+    "lgbm-regression-pooled",
+    "lgbm-lambdarank",
+    "lgbm-lambdarank-pooled",
+    "xgb-pairwise",
+    "xgb-ndcg",
+    "xgb-regression",
+    "default",
+)
+#: ltr.features.FAMILIES (keys).
+FEATURE_FAMILIES: tuple[str, ...] = (
+    "size",
+    "freq",
+    "count",
+    "maxconf",
+    "meanconf",
+    "conf",
+    "base",
+    "posneg",
+    "focal",
+    "dist",
+    "area",
+)
+#: ltr.tuning.space.SPACES (keys) and DEFAULT_SPACE.
+SPACES: tuple[str, ...] = (
+    "ensemble",
+    "ridge",
+    "xgb-regression",
+    "lgbm-regression",
+    "lgbm-lambdarank",
+    "xgb-pairwise",
+    "xgb-ndcg",
+    "any",
+)
+DEFAULT_SPACE = "ensemble"
+#: ltr.tuning.runner.PRUNERS.
+PRUNERS: tuple[str, ...] = ("median", "halving", "none")
+#: ltr.tuning.storage.DEFAULT_STORAGE and STORAGE_ENV.
+DEFAULT_STORAGE = "sqlite:///ltr-studies.db"
+STORAGE_ENV = "LTR_STORAGE"
+#: ltr.tuning.studies.DEFAULT_PENALTY.
+DEFAULT_PENALTY = 0.5
+#: ltr.data.synthetic.MIN_USERS.
+MIN_SYNTHETIC_USERS = 10
