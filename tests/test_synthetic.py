@@ -18,13 +18,16 @@ from typer.testing import CliRunner
 
 from ltr.baseline import base_scores
 from ltr.cli import synth_commands
+from ltr.data.challenge import SPLITS
 from ltr.data.challenge_writer import float_strings, json_strings, write_challenge_layout
 from ltr.data.dataset import Dataset
 from ltr.data.synthetic import (
     N_CONCEPTS,
+    SPLIT_SHARES,
     TRUTH_FILE,
     SyntheticData,
     generate_synthetic,
+    split_sizes,
     write_synthetic,
 )
 from ltr.errors import LtrError
@@ -105,6 +108,16 @@ def test_bad_seed_is_a_clear_error(seed: object) -> None:
 
 
 # ------------------------------------------------------------------------ shape and splits
+def test_split_shares_are_keyed_by_the_one_list_of_split_names() -> None:
+    assert tuple(SPLIT_SHARES) == SPLITS
+    assert sum(SPLIT_SHARES.values()) == pytest.approx(1.0)
+    assert [split_sizes(n) for n in (10, 1000, 1001)] == [
+        [6, 2, 2],
+        [600, 200, 200],
+        [601, 200, 200],
+    ]
+
+
 def test_splits_users_and_labels(big: SyntheticData) -> None:
     ds = big.dataset
     assert ds.layout == "synthetic"

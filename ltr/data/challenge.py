@@ -30,7 +30,11 @@ from ltr.errors import DataError
 from ltr.situations import SITUATIONS
 
 RATINGS_FILE = "class_scores.json"
+#: The split names, in file order: the one definition every module uses (the synthetic
+#: generator's shares are keyed by them).
 SPLITS: tuple[str, ...] = ("train", "val", "test")
+#: The prediction file names, for messages: ``predictions_{train,val,test}.json``.
+PREDICTIONS_FILES = f"predictions_{{{','.join(SPLITS)}}}.json"
 #: The two accepted shapes of a detection string.
 DETECTION_FORMS = "'concept confidence' or 'concept confidence x0 y0 x1 y1'"
 
@@ -171,7 +175,7 @@ def load_challenge(root: str | Path, *, strict_ratings: bool = False) -> Dataset
         s: predictions_file(root, s) for s in SPLITS if predictions_file(root, s).is_file()
     }
     if not split_files:
-        raise DataError(root, "no predictions_{train,val,test}.json file in the folder")
+        raise DataError(root, f"no {PREDICTIONS_FILES} file in the folder")
     ratings = read_ratings(ratings_path)
     users, images, detections = [], [], []
     for split, path in split_files.items():
