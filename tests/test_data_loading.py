@@ -583,3 +583,21 @@ def test_the_organisers_dummy_run_is_rejected_with_its_position(aware2023: Path)
         f"{aware2023 / 'dummy_run.json'}:4:9: invalid JSON: Expecting ',' delimiter "
         "(a comma is probably missing after the previous value)"
     )
+
+
+# ------------------------------------------------------------------------ dataset name
+def test_dataset_name_is_the_folders_name_even_for_dot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = build_case(tmp_path, "challenge", None)
+    monkeypatch.chdir(folder)
+    assert load_dataset(".").name == "challenge_ok"
+    assert load_dataset(Path(".")).name == "challenge_ok"
+    monkeypatch.chdir(folder / "..")
+    assert load_dataset("challenge_ok").name == "challenge_ok"
+    assert load_dataset("challenge_ok/.").name == "challenge_ok"
+    assert Dataset(*_frames_of(load_dataset(folder))).name == "in-memory"
+
+
+def _frames_of(data: Dataset) -> tuple[pd.DataFrame, ...]:
+    return data.ratings, data.detections, data.images, data.users, data.labels

@@ -85,7 +85,8 @@ class Dataset:
     # ----------------------------------------------------------------------------- queries
     @property
     def name(self) -> str:
-        return self.source.name if self.source is not None else "in-memory"
+        """The source folder's name ("in-memory" without one); resolved, so `.` is named too."""
+        return self.source.resolve().name if self.source is not None else "in-memory"
 
     @property
     def splits(self) -> tuple[str, ...]:
