@@ -268,6 +268,81 @@ def test_read_json_refuses_what_python_json_lets_through(
     assert problem in str(caught.value)
 
 
+json_documents = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=12),
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(st.text(max_size=6), children, max_size=4),
+    max_leaves=15,
+).filter(lambda value: isinstance(value, (dict, list)))  # fmt: skip
+
+
+@settings(max_examples=200, derandomize=True, deadline=None)
+@given(json_documents, st.sampled_from([None, 1, 4]), st.booleans(), st.data())
+def test_a_truncated_file_is_reported_as_ending_early(
+    document: object, indent: int | None, ascii_only: bool, data: st.DataObject
+) -> None:
+    """Cut anywhere inside the document (never after its last bracket): whatever the parser
+    meets at the cut, the message says the file ends early, with its size and the position."""
+    text = json.dumps(document, indent=indent, ensure_ascii=ascii_only)
+    cut = data.draw(st.integers(1, len(text) - 1), label="cut")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "cut.json"
+        path.write_text(text[:cut], encoding="utf-8")
+        with pytest.raises(DataError) as caught:
+            read_json(path)
+        size = path.stat().st_size
+    message = str(caught.value)
+    assert f"invalid JSON: the file ends early, probably truncated ({size:,} bytes; " in message
+    assert caught.value.line is not None and caught.value.column is not None
+    assert message.startswith(f"{path}:{caught.value.line}:{caught.value.column}: ")
+
+
+@pytest.mark.parametrize(
+    ("text", "how", "where"),
+    [
+        ('{"u1": {"i1": ["VC1 0.5", "VC2 0.', "it stops inside a string", (1, 27)),
+        ('{"u1": {"i1": ["VC1 0.5"]}, "u2": {"acc": tr', "2 object(s)/array(s) still open",
+         (1, 43)),
+        ('{\n  "u1": {"acc": 1.\n', "2 object(s)/array(s) still open", (2, 18)),
+        ('{"a": "caf\\u00e', "it stops inside a string", (1, 12)),
+        ("[1, 2,\n", "1 object(s)/array(s) still open", (2, 1)),
+    ],
+)  # fmt: skip
+def test_truncation_names_the_size_and_what_is_open(
+    tmp_path: Path, text: str, how: str, where: tuple[int, int]
+) -> None:
+    path = tmp_path / "f.json"
+    path.write_text(text)
+    with pytest.raises(DataError) as caught:
+        read_json(path)
+    size = len(text.encode())
+    assert caught.value.problem == (
+        f"invalid JSON: the file ends early, probably truncated ({size} bytes; {how})"
+    )
+    assert (caught.value.line, caught.value.column) == where
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['{"a": 1,}', '{"a": 1 "b": 2}', '{"a": [1, 2}', '{"a": 1}}', '{"a": 1 t'],
+)
+def test_syntax_errors_before_the_end_are_not_called_truncation(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "f.json"
+    path.write_text(text)
+    with pytest.raises(DataError) as caught:
+        read_json(path)
+    assert "ends early" not in str(caught.value)
+
+
+def test_a_truncated_real_predictions_file_says_so(aware2023: Path, tmp_path: Path) -> None:
+    data = (aware2023 / "predictions_train.json").read_bytes()
+    path = tmp_path / "predictions_train.json"
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(DataError, match=r"ends early, probably truncated \(1,628,942 bytes; "):
+        read_json(path)
+
+
 def test_read_json_accepts_a_byte_order_mark(tmp_path: Path) -> None:
     path = tmp_path / "bom.json"
     path.write_bytes('{"a": [1, "NaN"]}'.encode("utf-8-sig"))
