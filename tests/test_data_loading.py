@@ -186,7 +186,7 @@ CASES = [
     ("research", "label_without_user", (), "gt_usr_exposure_v1.json", "user 'u9'",
      "label for a user who is in no split of train_test_split_v1.json"),
     ("research", "missing_situation_label", (), "gt_usr_exposure_v1.json", "top level",
-     "missing situation 'bank_credit'"),
+     "missing situation(s) 'bank_credit' (expected accommodation_search, bank_credit"),
     ("research", "missing_user_in_situation", (), "gt_usr_exposure_v1.json",
      "situation 'bank_credit', user 'u2'",
      "user has labels in other situations but not in 'bank_credit'"),
