@@ -343,6 +343,18 @@ def test_a_truncated_real_predictions_file_says_so(aware2023: Path, tmp_path: Pa
         read_json(path)
 
 
+def test_an_integer_too_long_for_python_is_a_data_error_with_its_position(tmp_path: Path) -> None:
+    """json.loads raises a bare ValueError past 4300 digits (found by fuzzing)."""
+    path = tmp_path / "f.json"
+    path.write_text(
+        '{"a": "' + "1" * 5000 + '", "b": 0.' + "3" * 5000 + ',\n "c": [-' + "2" * 5000 + "]}"
+    )
+    with pytest.raises(DataError) as caught:
+        read_json(path)
+    assert caught.value.problem.startswith("invalid JSON: a number of 5,000 digits")
+    assert (caught.value.line, caught.value.column) == (2, 8)
+
+
 def test_read_json_accepts_a_byte_order_mark(tmp_path: Path) -> None:
     path = tmp_path / "bom.json"
     path.write_bytes('{"a": [1, "NaN"]}'.encode("utf-8-sig"))

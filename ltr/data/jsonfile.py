@@ -94,6 +94,32 @@ def _walk(text: str) -> Iterator[tuple[str, str, int, list[str | int]]]:
             yield ("constant", token, match.start(), [frame[1] for frame in stack])
 
 
+class _LongInteger(ValueError):
+    def __init__(self, message: str, line: int | None, column: int | None) -> None:
+        super().__init__(message)
+        self.line, self.column = line, column
+
+
+#: An integer (not a fraction or exponent) of more digits than Python converts by default
+#: (4300); strings are matched as a whole so their content is skipped.
+_LONG_INTEGER = re.compile(r'"(?:[^"\\]|\\.)*"|(?<![0-9.eE+-])-?[0-9]{4301,}(?![.eE])')
+
+
+def _long_integer(text: str) -> _LongInteger:
+    """The error for the integer `json` refused to convert (too many digits), located."""
+    for match in _LONG_INTEGER.finditer(text):
+        if not match.group().startswith('"'):
+            line, column = _line_column(text, match.start())
+            digits = len(match.group().lstrip("-"))
+            return _LongInteger(
+                f"invalid JSON: a number of {digits:,} digits (no data file needs more than a "
+                "few dozen; the file is probably corrupt)",
+                line,
+                column,
+            )
+    return _LongInteger("invalid JSON: a number too long to read", None, None)
+
+
 def _line_column(text: str, offset: int) -> tuple[int, int]:
     line = text.count("\n", 0, offset) + 1
     return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
@@ -170,7 +196,14 @@ def read_json(path: str | Path, *, error: type[DataError] = DataError) -> Any:
         raise error(path, "file is empty (expected a JSON document)")
 
     try:
-        return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_unique_object)
+        try:
+            return json.loads(
+                text, parse_constant=_reject_constant, object_pairs_hook=_unique_object
+            )
+        except (json.JSONDecodeError, _Constant, _DuplicateKey):
+            raise
+        except ValueError:  # an integer longer than Python converts (sys.get_int_max_str_digits)
+            raise _long_integer(text) from None
     except json.JSONDecodeError as exc:
         how = _ends_early(text, exc)
         if how is not None:
@@ -193,6 +226,8 @@ def read_json(path: str | Path, *, error: type[DataError] = DataError) -> Any:
                     column=column,
                 ) from None
         raise error(path, f"invalid JSON: {exc} is not a number in JSON") from None
+    except _LongInteger as exc:
+        raise error(path, str(exc), line=exc.line, column=exc.column) from None
     except _DuplicateKey as exc:
         for kind, key, offset, where in _walk(text):
             if kind == "duplicate" and key == exc.key:
