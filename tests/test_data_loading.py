@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -353,6 +354,31 @@ def test_an_integer_too_long_for_python_is_a_data_error_with_its_position(tmp_pa
         read_json(path)
     assert caught.value.problem.startswith("invalid JSON: a number of 5,000 digits")
     assert (caught.value.line, caught.value.column) == (2, 8)
+
+
+@pytest.mark.parametrize(
+    ("layout", "file", "old", "problem"),
+    [
+        ("challenge", "gt_train.json", '"acc": 0.5', "user 'u1', situation 'acc': not a finite "
+         "number: a number of 401 digits (NaN and infinities are refused)"),
+        ("challenge", "class_scores.json", '"acc": -0.25', "situation 'acc': not a finite number: "
+         "a number of 401 digits"),
+        ("research", "train_test_split_v1.json", '"p31": {"dog": [0.3]',
+         "user 'u3', image 'p31', concept 'dog', confidence 1: confidence inf is outside [0, 1]"),
+        ("research", "gt_usr_exposure_v1.json", '"u1": 0.5', "user 'u1': not a finite number"),
+    ],
+)  # fmt: skip
+def test_integers_beyond_the_float_range_are_data_errors(
+    tmp_path: Path, layout: str, file: str, old: str, problem: str
+) -> None:
+    """Found by fuzzing: float(10**400) raised OverflowError out of the loaders."""
+    folder = build_case(tmp_path, layout, None)
+    path = folder / file
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, old.replace(old.split()[-1].strip('[]"'), str(10**400))))
+    with pytest.raises(DataError, match=re.escape(problem)):
+        load_dataset(folder)
 
 
 def test_read_json_accepts_a_byte_order_mark(tmp_path: Path) -> None:

@@ -205,12 +205,55 @@ def byte_mutation(draw: st.DrawFn, original: bytes) -> bytes:
     return original[:at] + piece + original[at + (1 if kind == "replace" else 0) :]
 
 
+#: Numbers at the edges: huge, tiny, negative, non-finite, more digits than Python converts.
+ODD_NUMBERS = [
+    *(10**400, -(10**400), 2**64, -1, -0.5, 1.7976931348623157e308, 5e-324),
+    *(Raw("1e400"), Raw("-0.0"), Raw("NaN"), Raw("-Infinity"), Raw("1" + "0" * 5000)),
+]
+
+
+def _is_number_text(value: str) -> bool:
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
+
+
+@st.composite
+def numeric_mutation(draw: st.DrawFn, document: Any) -> Any:
+    """`document` with one number replaced by an odd one: a JSON number, a number held in a
+    string (class_scores.json), or one field of a detection string ("VC1 0.5 0 0 1 1")."""
+    document = copy.deepcopy(document)
+    places = [
+        (parent, key)
+        for parent, key in _places(document)
+        if isinstance(parent[key], (int, float, str)) and not isinstance(parent[key], bool)
+        and (not isinstance(parent[key], str) or any(map(_is_number_text, parent[key].split())))
+    ]  # fmt: skip
+    if not places:
+        return document
+    parent, key = draw(st.sampled_from(places))
+    odd = draw(st.sampled_from(ODD_NUMBERS))
+    value = parent[key]
+    if isinstance(value, str):  # the number stays inside the string
+        fields = value.split()
+        numeric = [i for i, field in enumerate(fields) if _is_number_text(field)]
+        fields[draw(st.sampled_from(numeric))] = str(odd) if not isinstance(odd, Raw) else odd
+        parent[key] = " ".join(fields)
+    else:
+        parent[key] = odd
+    return document
+
+
 @st.composite
 def mutated_json(draw: st.DrawFn, original: bytes) -> bytes:
-    """A byte-wise or a structural mutation of a JSON file (structural: compact or indented)."""
-    if draw(st.booleans()):
+    """A byte-wise, structural or numeric mutation of a JSON file (compact or indented)."""
+    kind = draw(st.sampled_from(["bytes", "structure", "number"]))
+    if kind == "bytes":
         return draw(byte_mutation(original))
-    document = draw(structural_mutation(json.loads(original)))
+    mutation = structural_mutation if kind == "structure" else numeric_mutation
+    document = draw(mutation(json.loads(original)))
     text = dump(document, indent=draw(st.sampled_from([None, 4])))
     return text.encode("utf-8", "surrogatepass")
 
@@ -369,6 +412,14 @@ def test_json_run_reader_survives_any_file(content: bytes) -> None:
         path = Path(tmp) / "run.json"
         path.write_bytes(content)
         _check_run(outcome(lambda: read_run(path)))
+
+
+def test_a_run_value_beyond_the_float_range_is_a_run_file_error(tmp_path: Path) -> None:
+    """Found by fuzzing: float(10**400) raised OverflowError out of read_run."""
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps({"u1": {**GOOD_RUN["u1"], "bank": 10**400}}))
+    with pytest.raises(LtrError, match=r"user 'u1', key 'bank': 1000+ is not a finite number"):
+        read_run(path)
 
 
 @FUZZ

@@ -56,10 +56,13 @@ def to_number(value: object, path: Path, record: str, *, line: int | None = None
         number = float(value)
     except ValueError:
         raise DataError(path, f"not a number: {value!r}", record=record, line=line) from None
+    except OverflowError:  # an integer beyond the float range (JSON allows any length)
+        number = math.inf
     if not math.isfinite(number):
+        shown = repr(value) if len(repr(value)) <= 40 else f"a number of {len(str(value))} digits"
         raise DataError(
             path,
-            f"not a finite number: {value!r} (NaN and infinities are refused)",
+            f"not a finite number: {shown} (NaN and infinities are refused)",
             record=record,
             line=line,
         )

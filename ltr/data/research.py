@@ -9,6 +9,7 @@ gt_usr_exposure_v1.json   {situation_name: {user: score}}  (training users only)
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -167,7 +168,12 @@ def _flatten(users_raw: Mapping, split: str, path: Path) -> SplitFrames:
             f"confidence must be a number, got {json_type(det_conf[row])}",
             record=detection_record(detections, row),
         )
-    detections["confidence"] = np.asarray(det_conf, dtype=float)
+    try:
+        detections["confidence"] = np.asarray(det_conf, dtype=float)
+    except OverflowError:  # an integer beyond the float range: infinite, refused below
+        detections["confidence"] = [
+            float(c) if abs(c) < 2**1024 else (math.inf if c > 0 else -math.inf) for c in det_conf
+        ]
     for column in BOX_COLUMNS:
         detections[column] = np.nan
     check_detections(detections, path)
