@@ -269,13 +269,14 @@ def test_read_json_refuses_what_python_json_lets_through(
     assert problem in str(caught.value)
 
 
-json_documents = st.recursive(
+json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=12),
+    | st.text(max_size=20),
     lambda children: st.lists(children, max_size=4)
     | st.dictionaries(st.text(max_size=6), children, max_size=4),
-    max_leaves=15,
-).filter(lambda value: isinstance(value, (dict, list)))  # fmt: skip
+    max_leaves=20,
+)  # fmt: skip
+json_documents = json_values.filter(lambda value: isinstance(value, (dict, list)))
 
 
 @settings(max_examples=200, derandomize=True, deadline=None)
@@ -522,13 +523,6 @@ def test_any_input_parses_or_raises_a_data_error(strings: list[object]) -> None:
     assert parsed["confidence"].between(0, 1).all()
 
 
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=6), children, max_size=4),
-    max_leaves=20,
-)  # fmt: skip
 near_predictions = st.dictionaries(
     st.text(max_size=4),
     st.dictionaries(st.text(max_size=4), st.lists(st.one_of(
