@@ -82,7 +82,10 @@ def _json_value(value: Any, path: Path, user: str, key: str) -> float:
         raise RunFileError(
             path, f"expected a number, got {type(value).__name__} {value!r}", record=record
         )
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond the float range (JSON allows any length)
+        number = math.inf
     if not math.isfinite(number):
         raise RunFileError(path, f"{value!r} is not a finite number", record=record)
     return number

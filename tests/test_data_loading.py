@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -186,7 +187,7 @@ CASES = [
     ("research", "label_without_user", (), "gt_usr_exposure_v1.json", "user 'u9'",
      "label for a user who is in no split of train_test_split_v1.json"),
     ("research", "missing_situation_label", (), "gt_usr_exposure_v1.json", "top level",
-     "missing situation 'bank_credit'"),
+     "missing situation(s) 'bank_credit' (expected accommodation_search, bank_credit"),
     ("research", "missing_user_in_situation", (), "gt_usr_exposure_v1.json",
      "situation 'bank_credit', user 'u2'",
      "user has labels in other situations but not in 'bank_credit'"),
@@ -266,6 +267,119 @@ def test_read_json_refuses_what_python_json_lets_through(
     with pytest.raises(DataError, match="f.json") as caught:
         read_json(path)
     assert problem in str(caught.value)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(st.text(max_size=6), children, max_size=4),
+    max_leaves=20,
+)  # fmt: skip
+json_documents = json_values.filter(lambda value: isinstance(value, (dict, list)))
+
+
+@settings(max_examples=200, derandomize=True, deadline=None)
+@given(json_documents, st.sampled_from([None, 1, 4]), st.booleans(), st.data())
+def test_a_truncated_file_is_reported_as_ending_early(
+    document: object, indent: int | None, ascii_only: bool, data: st.DataObject
+) -> None:
+    """Cut anywhere inside the document (never after its last bracket): whatever the parser
+    meets at the cut, the message says the file ends early, with its size and the position."""
+    text = json.dumps(document, indent=indent, ensure_ascii=ascii_only)
+    cut = data.draw(st.integers(1, len(text) - 1), label="cut")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "cut.json"
+        path.write_text(text[:cut], encoding="utf-8")
+        with pytest.raises(DataError) as caught:
+            read_json(path)
+        size = path.stat().st_size
+    message = str(caught.value)
+    assert f"invalid JSON: the file ends early, probably truncated ({size:,} bytes; " in message
+    assert caught.value.line is not None and caught.value.column is not None
+    assert message.startswith(f"{path}:{caught.value.line}:{caught.value.column}: ")
+
+
+@pytest.mark.parametrize(
+    ("text", "how", "where"),
+    [
+        ('{"u1": {"i1": ["VC1 0.5", "VC2 0.', "it stops inside a string", (1, 27)),
+        ('{"u1": {"i1": ["VC1 0.5"]}, "u2": {"acc": tr', "2 object(s)/array(s) still open",
+         (1, 43)),
+        ('{\n  "u1": {"acc": 1.\n', "2 object(s)/array(s) still open", (2, 18)),
+        ('{"a": "caf\\u00e', "it stops inside a string", (1, 12)),
+        ("[1, 2,\n", "1 object(s)/array(s) still open", (2, 1)),
+    ],
+)  # fmt: skip
+def test_truncation_names_the_size_and_what_is_open(
+    tmp_path: Path, text: str, how: str, where: tuple[int, int]
+) -> None:
+    path = tmp_path / "f.json"
+    path.write_text(text)
+    with pytest.raises(DataError) as caught:
+        read_json(path)
+    size = len(text.encode())
+    assert caught.value.problem == (
+        f"invalid JSON: the file ends early, probably truncated ({size} bytes; {how})"
+    )
+    assert (caught.value.line, caught.value.column) == where
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['{"a": 1,}', '{"a": 1 "b": 2}', '{"a": [1, 2}', '{"a": 1}}', '{"a": 1 t'],
+)
+def test_syntax_errors_before_the_end_are_not_called_truncation(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "f.json"
+    path.write_text(text)
+    with pytest.raises(DataError) as caught:
+        read_json(path)
+    assert "ends early" not in str(caught.value)
+
+
+def test_a_truncated_real_predictions_file_says_so(aware2023: Path, tmp_path: Path) -> None:
+    data = (aware2023 / "predictions_train.json").read_bytes()
+    path = tmp_path / "predictions_train.json"
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(DataError, match=r"ends early, probably truncated \(1,628,942 bytes; "):
+        read_json(path)
+
+
+def test_an_integer_too_long_for_python_is_a_data_error_with_its_position(tmp_path: Path) -> None:
+    """json.loads raises a bare ValueError past 4300 digits (found by fuzzing)."""
+    path = tmp_path / "f.json"
+    path.write_text(
+        '{"a": "' + "1" * 5000 + '", "b": 0.' + "3" * 5000 + ',\n "c": [-' + "2" * 5000 + "]}"
+    )
+    with pytest.raises(DataError) as caught:
+        read_json(path)
+    assert caught.value.problem.startswith("invalid JSON: a number of 5,000 digits")
+    assert (caught.value.line, caught.value.column) == (2, 8)
+
+
+@pytest.mark.parametrize(
+    ("layout", "file", "old", "problem"),
+    [
+        ("challenge", "gt_train.json", '"acc": 0.5', "user 'u1', situation 'acc': not a finite "
+         "number: a number of 401 digits (NaN and infinities are refused)"),
+        ("challenge", "class_scores.json", '"acc": -0.25', "situation 'acc': not a finite number: "
+         "a number of 401 digits"),
+        ("research", "train_test_split_v1.json", '"p31": {"dog": [0.3]',
+         "user 'u3', image 'p31', concept 'dog', confidence 1: confidence inf is outside [0, 1]"),
+        ("research", "gt_usr_exposure_v1.json", '"u1": 0.5', "user 'u1': not a finite number"),
+    ],
+)  # fmt: skip
+def test_integers_beyond_the_float_range_are_data_errors(
+    tmp_path: Path, layout: str, file: str, old: str, problem: str
+) -> None:
+    """Found by fuzzing: float(10**400) raised OverflowError out of the loaders."""
+    folder = build_case(tmp_path, layout, None)
+    path = folder / file
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, old.replace(old.split()[-1].strip('[]"'), str(10**400))))
+    with pytest.raises(DataError, match=re.escape(problem)):
+        load_dataset(folder)
 
 
 def test_read_json_accepts_a_byte_order_mark(tmp_path: Path) -> None:
@@ -409,13 +523,6 @@ def test_any_input_parses_or_raises_a_data_error(strings: list[object]) -> None:
     assert parsed["confidence"].between(0, 1).all()
 
 
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=6), children, max_size=4),
-    max_leaves=20,
-)  # fmt: skip
 near_predictions = st.dictionaries(
     st.text(max_size=4),
     st.dictionaries(st.text(max_size=4), st.lists(st.one_of(
@@ -583,3 +690,21 @@ def test_the_organisers_dummy_run_is_rejected_with_its_position(aware2023: Path)
         f"{aware2023 / 'dummy_run.json'}:4:9: invalid JSON: Expecting ',' delimiter "
         "(a comma is probably missing after the previous value)"
     )
+
+
+# ------------------------------------------------------------------------ dataset name
+def test_dataset_name_is_the_folders_name_even_for_dot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = build_case(tmp_path, "challenge", None)
+    monkeypatch.chdir(folder)
+    assert load_dataset(".").name == "challenge_ok"
+    assert load_dataset(Path(".")).name == "challenge_ok"
+    monkeypatch.chdir(folder / "..")
+    assert load_dataset("challenge_ok").name == "challenge_ok"
+    assert load_dataset("challenge_ok/.").name == "challenge_ok"
+    assert Dataset(*_frames_of(load_dataset(folder))).name == "in-memory"
+
+
+def _frames_of(data: Dataset) -> tuple[pd.DataFrame, ...]:
+    return data.ratings, data.detections, data.images, data.users, data.labels

@@ -15,22 +15,27 @@ import pandas as pd
 from ltr.data.dataset import BOX_COLUMNS, Dataset
 from ltr.data.jsonfile import read_json
 from ltr.data.records import (
+    SplitFrames,
     check_detections,
     check_labels_have_users,
     check_not_empty,
-    check_unique_splits,
+    combine_splits,
     detection_record,
     expect_mapping,
     finish,
     json_type,
     situation_values,
-    unrated_concepts_warning,
+    such,
 )
 from ltr.errors import DataError
 from ltr.situations import SITUATIONS
 
 RATINGS_FILE = "class_scores.json"
+#: The split names, in file order: the one definition every module uses (the synthetic
+#: generator's shares are keyed by them).
 SPLITS: tuple[str, ...] = ("train", "val", "test")
+#: The prediction file names, for messages: ``predictions_{train,val,test}.json``.
+PREDICTIONS_FILES = f"predictions_{{{','.join(SPLITS)}}}.json"
 #: The two accepted shapes of a detection string.
 DETECTION_FORMS = "'concept confidence' or 'concept confidence x0 y0 x1 y1'"
 
@@ -125,7 +130,7 @@ def parse_detections(raw: pd.DataFrame, path: Path) -> pd.DataFrame:
         raise DataError(
             path,
             f"detection {text.iloc[row]!r} does not parse: {width[row]} field(s), expected "
-            f"{DETECTION_FORMS}" + (f" ({bad.size} such detections)" if bad.size > 1 else ""),
+            f"{DETECTION_FORMS}" + such(bad.size, "detections"),
             record=detection_record(raw, row),
         )
     out = raw.drop(columns=["text"])
@@ -171,18 +176,14 @@ def load_challenge(root: str | Path, *, strict_ratings: bool = False) -> Dataset
         s: predictions_file(root, s) for s in SPLITS if predictions_file(root, s).is_file()
     }
     if not split_files:
-        raise DataError(root, "no predictions_{train,val,test}.json file in the folder")
+        raise DataError(root, f"no {PREDICTIONS_FILES} file in the folder")
     ratings = read_ratings(ratings_path)
-    users, images, detections = [], [], []
+    parts = []
     for split, path in split_files.items():
-        split_users, split_images, raw = _flatten(path, split)
-        check_not_empty(split_users, path, "top level")
-        users.append(split_users)
-        images.append(split_images)
-        detections.append(parse_detections(raw, path))
-    users_frame = pd.concat(users, ignore_index=True)
-    check_unique_splits(users_frame, split_files)
-    detections_frame = pd.concat(detections, ignore_index=True)
+        users, images, raw = _flatten(path, split)
+        check_not_empty(users, path, "top level")
+        parts.append(SplitFrames(users, images, parse_detections(raw, path)))
+    frames = combine_splits(parts, split_files)
 
     label_frames, label_files = [], {}
     for split in SPLITS:
@@ -197,17 +198,13 @@ def load_challenge(root: str | Path, *, strict_ratings: bool = False) -> Dataset
         label_files[split] = path
         label_frames.append(read_labels(path, split))
     labels = pd.concat(label_frames, ignore_index=True) if label_frames else Dataset.empty_labels()
-    check_labels_have_users(labels, users_frame, label_files, split_files)
-    warnings = unrated_concepts_warning(
-        detections_frame, ratings, ratings_path, strict=strict_ratings
-    )
+    check_labels_have_users(labels, frames.users, label_files, split_files)
     return finish(
         ratings=ratings,
-        detections=detections_frame,
-        images=pd.concat(images, ignore_index=True),
-        users=users_frame,
+        frames=frames,
         labels=labels,
         layout="challenge",
         source=root,
-        warnings=warnings,
+        ratings_file=ratings_path,
+        strict_ratings=strict_ratings,
     )

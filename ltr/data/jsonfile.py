@@ -7,7 +7,9 @@ errors in terms a user has to decode. `read_json` closes both gaps:
 * a key repeated inside one object is refused (`json` silently keeps the last value, which
   would e.g. drop a user's first block of images without a word);
 * syntax errors carry the line and column and, for the usual hand-editing slips (missing or
-  trailing comma, empty file), a hint.
+  trailing comma, empty file), a hint; a file that stops in the middle of the document (a
+  truncated download or copy) is reported as such, with its size, instead of as the syntax
+  error the parser happens to meet at the cut.
 
 The checks cost nothing on valid files: the slow work (locating the offending token in the
 text) only happens once an error is known to exist.
@@ -92,6 +94,32 @@ def _walk(text: str) -> Iterator[tuple[str, str, int, list[str | int]]]:
             yield ("constant", token, match.start(), [frame[1] for frame in stack])
 
 
+class _LongInteger(ValueError):
+    def __init__(self, message: str, line: int | None, column: int | None) -> None:
+        super().__init__(message)
+        self.line, self.column = line, column
+
+
+#: An integer (not a fraction or exponent) of more digits than Python converts by default
+#: (4300); strings are matched as a whole so their content is skipped.
+_LONG_INTEGER = re.compile(r'"(?:[^"\\]|\\.)*"|(?<![0-9.eE+-])-?[0-9]{4301,}(?![.eE])')
+
+
+def _long_integer(text: str) -> _LongInteger:
+    """The error for the integer `json` refused to convert (too many digits), located."""
+    for match in _LONG_INTEGER.finditer(text):
+        if not match.group().startswith('"'):
+            line, column = _line_column(text, match.start())
+            digits = len(match.group().lstrip("-"))
+            return _LongInteger(
+                f"invalid JSON: a number of {digits:,} digits (no data file needs more than a "
+                "few dozen; the file is probably corrupt)",
+                line,
+                column,
+            )
+    return _LongInteger("invalid JSON: a number too long to read", None, None)
+
+
 def _line_column(text: str, offset: int) -> tuple[int, int]:
     line = text.count("\n", 0, offset) + 1
     return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
@@ -107,6 +135,55 @@ def _syntax_hint(text: str, exc: json.JSONDecodeError) -> str:
     return ""
 
 
+#: What may follow the position of a syntax error when the text simply stops there: the start
+#: of a number's fraction or exponent, or of a literal (true, false, null).
+_CUT_AFTER_DIGIT = re.compile(r"\.|[eE][+-]?")
+_CUT_VALUE = re.compile(r"-|t(?:r(?:u)?)?|f(?:a(?:l(?:s)?)?)?|n(?:u(?:l)?)?")
+_CUT_ESCAPE = re.compile(r"u[0-9a-fA-F]{0,4}")
+
+
+def _open_brackets(text: str) -> int:
+    """Objects and arrays opened but not closed (strings skipped); on the error path only."""
+    depth = 0
+    for match in _TOKEN.finditer(text):
+        token = match.group()
+        depth += (token in "{[") - (token in "}]")
+    return depth
+
+
+def _ends_early(text: str, exc: json.JSONDecodeError) -> str | None:
+    """How the text stops, if the syntax error is the end of the file coming too soon (a
+    truncated file), else None.
+
+    The parser fails at the end of a truncated file, or a few characters before it when the
+    cut falls inside a token (``tru``, ``1.``, ``\\u00``), with objects or arrays still open.
+    """
+    rest = text[exc.pos :].rstrip()
+    if exc.msg.startswith("Unterminated string") or (
+        exc.msg.startswith("Invalid \\uXXXX escape") and _CUT_ESCAPE.fullmatch(rest)
+    ):
+        return "it stops inside a string"
+    if rest and exc.msg == "Expecting value":
+        cut = _CUT_VALUE.fullmatch(rest) is not None
+    elif rest and exc.msg == "Expecting ',' delimiter":
+        cut = text[exc.pos - 1 : exc.pos].isdigit() and _CUT_AFTER_DIGIT.fullmatch(rest) is not None
+    else:
+        cut = not rest
+    if not cut:
+        return None
+    depth = _open_brackets(text)
+    if depth <= 0:
+        return None
+    return f"{depth} object(s)/array(s) still open"
+
+
+def _size(path: Path, text: str) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:  # gone since it was read: the size of what was read
+        return len(text.encode("utf-8", "surrogatepass"))
+
+
 def read_json(path: str | Path, *, error: type[DataError] = DataError) -> Any:
     """Parse `path` as JSON; a problem names the file, line, column and what is wrong.
 
@@ -119,14 +196,24 @@ def read_json(path: str | Path, *, error: type[DataError] = DataError) -> Any:
         raise error(path, "file is empty (expected a JSON document)")
 
     try:
-        return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_unique_object)
+        try:
+            return json.loads(
+                text, parse_constant=_reject_constant, object_pairs_hook=_unique_object
+            )
+        except (json.JSONDecodeError, _Constant, _DuplicateKey):
+            raise
+        except ValueError:  # an integer longer than Python converts (sys.get_int_max_str_digits)
+            raise _long_integer(text) from None
     except json.JSONDecodeError as exc:
-        raise error(
-            path,
-            f"invalid JSON: {exc.msg}{_syntax_hint(text, exc)}",
-            line=exc.lineno,
-            column=exc.colno,
-        ) from None
+        how = _ends_early(text, exc)
+        if how is not None:
+            problem = (
+                "invalid JSON: the file ends early, probably truncated "
+                f"({_size(path, text):,} bytes; {how})"
+            )
+        else:
+            problem = f"invalid JSON: {exc.msg}{_syntax_hint(text, exc)}"
+        raise error(path, problem, line=exc.lineno, column=exc.colno) from None
     except _Constant as exc:
         for kind, token, offset, where in _walk(text):
             if kind == "constant":
@@ -139,6 +226,8 @@ def read_json(path: str | Path, *, error: type[DataError] = DataError) -> Any:
                     column=column,
                 ) from None
         raise error(path, f"invalid JSON: {exc} is not a number in JSON") from None
+    except _LongInteger as exc:
+        raise error(path, str(exc), line=exc.line, column=exc.column) from None
     except _DuplicateKey as exc:
         for kind, key, offset, where in _walk(text):
             if kind == "duplicate" and key == exc.key:

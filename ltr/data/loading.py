@@ -4,20 +4,27 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ltr.data.challenge import RATINGS_FILE, SPLITS, is_challenge_layout, load_challenge
+from ltr.data.challenge import (
+    PREDICTIONS_FILES,
+    RATINGS_FILE,
+    SPLITS,
+    is_challenge_layout,
+    load_challenge,
+    predictions_file,
+)
 from ltr.data.dataset import Dataset
 from ltr.data.research import CONCEPTS_DIR, SPLIT_GLOB, is_research_layout, load_research
 from ltr.errors import DataError
 
 LAYOUTS = (
-    f"{RATINGS_FILE} + predictions_{{{','.join(SPLITS)}}}.json (challenge layout) or "
+    f"{RATINGS_FILE} + {PREDICTIONS_FILES} (challenge layout) or "
     f"{CONCEPTS_DIR}/ + {SPLIT_GLOB} (research layout)"
 )
 
 
 def _half_layout_error(root: Path) -> DataError | None:
     """The error for a folder holding one part of a layout but not the rest, if it is one."""
-    known = [f"predictions_{s}.json" for s in SPLITS if (root / f"predictions_{s}.json").is_file()]
+    known = [predictions_file(root, s).name for s in SPLITS if predictions_file(root, s).is_file()]
     predictions = known or sorted(p.name for p in root.glob("predictions_*.json"))
     if predictions and not (root / RATINGS_FILE).is_file():
         return DataError(
@@ -28,7 +35,7 @@ def _half_layout_error(root: Path) -> DataError | None:
     if (root / RATINGS_FILE).is_file() and not predictions:
         return DataError(
             root,
-            f"{RATINGS_FILE} found but no predictions_{{{','.join(SPLITS)}}}.json file",
+            f"{RATINGS_FILE} found but no {PREDICTIONS_FILES} file",
         )
     split_files = sorted(p.name for p in root.glob(SPLIT_GLOB))
     if split_files and not (root / CONCEPTS_DIR).is_dir():

@@ -8,7 +8,8 @@ with a count when several records share the problem.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -55,10 +56,13 @@ def to_number(value: object, path: Path, record: str, *, line: int | None = None
         number = float(value)
     except ValueError:
         raise DataError(path, f"not a number: {value!r}", record=record, line=line) from None
+    except OverflowError:  # an integer beyond the float range (JSON allows any length)
+        number = math.inf
     if not math.isfinite(number):
+        shown = repr(value) if len(repr(value)) <= 40 else f"a number of {len(str(value))} digits"
         raise DataError(
             path,
-            f"not a finite number: {value!r} (NaN and infinities are refused)",
+            f"not a finite number: {shown} (NaN and infinities are refused)",
             record=record,
             line=line,
         )
@@ -75,17 +79,25 @@ def situation_values(
     """
     mapping = expect_mapping(entry, path, record, "an object of situation values")
     keys = keys or {code: code for code in SITUATIONS}
-    by_code = {keys[k]: v for k, v in mapping.items() if k in keys}
-    missing = [code for code in SITUATIONS if code not in by_code]
-    unknown = [k for k in mapping if k not in keys]
-    if missing or unknown:
-        problems = []
-        if missing:
-            problems.append(f"missing situation key(s) {', '.join(map(repr, missing))}")
-        if unknown:
-            problems.append(f"unknown key(s) {', '.join(map(repr, unknown))}")
-        raise DataError(path, f"{'; '.join(problems)} (expected {', '.join(keys)})", record=record)
+    problem = key_mismatch(mapping, keys, "situation key(s)")
+    if problem:
+        raise DataError(path, problem, record=record)
+    by_code = {keys[k]: v for k, v in mapping.items()}
     return [to_number(by_code[code], path, f"{record}, situation {code!r}") for code in SITUATIONS]
+
+
+def key_mismatch(found: Iterable[str], expected: Iterable[str], what: str) -> str | None:
+    """What is wrong with the keys of an object that must hold exactly `expected`, or None:
+    ``missing situation key(s) 'bank'; unknown key(s) 'bnak' (expected acc, bank, it, wait)``.
+    Unknown keys count too: they usually mean a typo or a different data set."""
+    found, expected = list(found), list(expected)
+    missing = [k for k in expected if k not in found]
+    unknown = [k for k in found if k not in expected]
+    if not missing and not unknown:
+        return None
+    problems = [f"missing {what} {', '.join(map(repr, missing))}"] if missing else []
+    problems += [f"unknown key(s) {', '.join(map(repr, unknown))}"] if unknown else []
+    return f"{'; '.join(problems)} (expected {', '.join(expected)})"
 
 
 def detection_record(frame: pd.DataFrame, row: int) -> str:
@@ -105,8 +117,9 @@ def detection_record(frame: pd.DataFrame, row: int) -> str:
     return f"{where}, detection {number}"
 
 
-def _count(mask_size: int, what: str) -> str:
-    return f" ({mask_size} such {what})" if mask_size > 1 else ""
+def such(count: int, what: str) -> str:
+    """`` (3 such users)`` after a message about the first of several bad records, else ""."""
+    return f" ({count} such {what})" if count > 1 else ""
 
 
 def check_detections(frame: pd.DataFrame, path: Path) -> None:
@@ -117,7 +130,7 @@ def check_detections(frame: pd.DataFrame, path: Path) -> None:
     if nan.size:
         raise DataError(
             path,
-            "confidence is NaN (not a number)" + _count(nan.size, "detections"),
+            "confidence is NaN (not a number)" + such(nan.size, "detections"),
             record=detection_record(frame, int(nan[0])),
         )
     bad = np.flatnonzero(~((conf >= 0.0) & (conf <= 1.0)))
@@ -125,7 +138,7 @@ def check_detections(frame: pd.DataFrame, path: Path) -> None:
         row = int(bad[0])
         raise DataError(
             path,
-            f"confidence {float(conf[row])!r} is outside [0, 1]" + _count(bad.size, "detections"),
+            f"confidence {float(conf[row])!r} is outside [0, 1]" + such(bad.size, "detections"),
             record=detection_record(frame, row),
         )
     boxes = frame[list(BOX_COLUMNS)].to_numpy(dtype=float)
@@ -142,7 +155,7 @@ def check_detections(frame: pd.DataFrame, path: Path) -> None:
         raise DataError(
             path,
             f"box corners {boxes[row].tolist()} are outside [0, 1] (boxes are normalised)"
-            + _count(int(outside.sum()), "detections"),
+            + such(int(outside.sum()), "detections"),
             record=detection_record(frame, row),
         )
     for lo, hi, axis in ((0, 2, "x"), (1, 3, "y")):
@@ -154,7 +167,7 @@ def check_detections(frame: pd.DataFrame, path: Path) -> None:
                 path,
                 f"box has {axis}0 > {axis}1 ({low!r} > {high!r}); "
                 f"expected corners 'x0 y0 x1 y1' with x0 <= x1 and y0 <= y1"
-                + _count(int(inverted.sum()), "detections"),
+                + such(int(inverted.sum()), "detections"),
                 record=detection_record(frame, row),
             )
 
@@ -179,7 +192,7 @@ def check_unique_splits(users: pd.DataFrame, files: Mapping[str, Path]) -> None:
         raise DataError(
             files[splits[1]],
             f"user is in two splits, {splits[0]!r} and {splits[1]!r}{where}; a user must "
-            f"belong to one split only" + _count(n_users, "users"),
+            f"belong to one split only" + such(n_users, "users"),
             record=f"user {user!r}",
         )
 
@@ -204,7 +217,7 @@ def check_labels_have_users(
             where = f"not in {in_file.name}" if in_file is not None else "in no split"
             raise DataError(
                 label_files[split],
-                f"label for a user who is {where} (split {split!r})" + _count(orphan.size, "users"),
+                f"label for a user who is {where} (split {split!r})" + such(orphan.size, "users"),
                 record=f"user {labelled.iloc[orphan[0]]!r}",
             )
         unlabelled = split_users[~split_users.isin(labelled).to_numpy()]
@@ -248,6 +261,27 @@ def unrated_concepts_warning(
     return [f"{message}; rating 0 is used for them"]
 
 
+@dataclass(frozen=True)
+class SplitFrames:
+    """What a loader read of one split (or of all of them): users, images, detections."""
+
+    users: pd.DataFrame
+    images: pd.DataFrame
+    detections: pd.DataFrame
+
+
+def combine_splits(parts: list[SplitFrames], files: Mapping[str, Path]) -> SplitFrames:
+    """The splits' frames in one, in order; a user may belong to one split only (`files`:
+    split -> the file naming it, for the message)."""
+    users = pd.concat([part.users for part in parts], ignore_index=True)
+    check_unique_splits(users, files)
+    return SplitFrames(
+        users=users,
+        images=pd.concat([part.images for part in parts], ignore_index=True),
+        detections=pd.concat([part.detections for part in parts], ignore_index=True),
+    )
+
+
 def _as_str(frame: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
     """`frame` with `columns` as pandas' string dtype (cast only where needed: it is not free)."""
     todo = [c for c in columns if not isinstance(frame[c].dtype, pd.StringDtype)]
@@ -257,19 +291,22 @@ def _as_str(frame: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
 def finish(
     *,
     ratings: pd.DataFrame,
-    detections: pd.DataFrame,
-    images: pd.DataFrame,
-    users: pd.DataFrame,
+    frames: SplitFrames,
     labels: pd.DataFrame,
     layout: str,
     source: Path,
-    warnings: list[str],
+    ratings_file: Path,
+    strict_ratings: bool,
 ) -> Dataset:
-    """Normalise dtypes and build the `Dataset`."""
+    """The last step of every loader: unrated concepts (a warning, or an error if
+    `strict_ratings`), normalised dtypes, the `Dataset`."""
+    warnings = unrated_concepts_warning(
+        frames.detections, ratings, ratings_file, strict=strict_ratings
+    )
     ratings = ratings.astype(float)
     ratings.index = ratings.index.astype(str)
     ratings.index.name = "concept"
-    detections = detections.drop(columns=["position", "per_concept"], errors="ignore")
+    detections = frames.detections.drop(columns=["position", "per_concept"], errors="ignore")
     detections = _as_str(detections, ("split", "user", "image", "concept"))
     for column in ("confidence", *BOX_COLUMNS):
         detections[column] = detections[column].astype(float)
@@ -277,8 +314,8 @@ def finish(
     return Dataset(
         ratings=ratings,
         detections=detections.reset_index(drop=True),
-        images=_as_str(images, ("split", "user", "image")).reset_index(drop=True),
-        users=_as_str(users, ("split", "user")).reset_index(drop=True),
+        images=_as_str(frames.images, ("split", "user", "image")).reset_index(drop=True),
+        users=_as_str(frames.users, ("split", "user")).reset_index(drop=True),
         labels=labels.reset_index(drop=True),
         layout=layout,
         source=source,

@@ -9,6 +9,7 @@ gt_usr_exposure_v1.json   {situation_name: {user: score}}  (training users only)
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -18,16 +19,18 @@ import pandas as pd
 from ltr.data.dataset import BOX_COLUMNS, Dataset
 from ltr.data.jsonfile import json_path, read_json
 from ltr.data.records import (
+    SplitFrames,
     check_detections,
     check_labels_have_users,
     check_not_empty,
-    check_unique_splits,
+    combine_splits,
     detection_record,
     expect_mapping,
     finish,
     json_type,
+    key_mismatch,
+    such,
     to_number,
-    unrated_concepts_warning,
 )
 from ltr.errors import DataError
 from ltr.situations import RESEARCH_NAMES, SITUATIONS
@@ -92,7 +95,7 @@ def read_ratings(root: Path) -> tuple[pd.DataFrame, Path]:
                 files[code],
                 f"concept has no rating for situation {code!r}, but {', '.join(others)} "
                 "rate it; every concept needs a rating in all four files"
-                + (f" ({len(missing)} such concepts)" if len(missing) > 1 else ""),
+                + such(len(missing), "concepts"),
                 record=f"concept {missing[0]!r}",
             )
     frame = pd.DataFrame({code: pd.Series(per_situation[code]) for code in SITUATIONS})
@@ -120,9 +123,7 @@ def _split_part(raw: Mapping, keys: tuple[str, ...], path: Path) -> Mapping:
     return expect_mapping(part, path, json_path(list(keys)), "an object of users")
 
 
-def _flatten(
-    users_raw: Mapping, split: str, path: Path
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def _flatten(users_raw: Mapping, split: str, path: Path) -> SplitFrames:
     """users, images and detections (one row per confidence) of one split, in file order."""
     users, images = [], []
     det_user, det_image, det_concept, det_pos, det_conf = [], [], [], [], []
@@ -167,36 +168,30 @@ def _flatten(
             f"confidence must be a number, got {json_type(det_conf[row])}",
             record=detection_record(detections, row),
         )
-    detections["confidence"] = np.asarray(det_conf, dtype=float)
+    try:
+        detections["confidence"] = np.asarray(det_conf, dtype=float)
+    except OverflowError:  # an integer beyond the float range: infinite, refused below
+        detections["confidence"] = [
+            float(c) if abs(c) < 2**1024 else (math.inf if c > 0 else -math.inf) for c in det_conf
+        ]
     for column in BOX_COLUMNS:
         detections[column] = np.nan
     check_detections(detections, path)
-    return (
-        pd.DataFrame({"split": split, "user": users}),
-        pd.DataFrame(images, columns=["user", "image"]).assign(split=split)[
+    return SplitFrames(
+        users=pd.DataFrame({"split": split, "user": users}),
+        images=pd.DataFrame(images, columns=["user", "image"]).assign(split=split)[
             ["split", "user", "image"]
         ],
-        detections,
+        detections=detections,
     )
 
 
 def read_labels(path: Path, users: pd.DataFrame, users_file: Path) -> pd.DataFrame:
     """Labels per user, assigned to the split the user belongs to in `users_file`."""
     raw = expect_mapping(read_json(path), path, "top level", "an object of situations")
-    unknown = [k for k in raw if k not in RESEARCH_NAMES]
-    if unknown:
-        raise DataError(
-            path,
-            f"unknown situation name {unknown[0]!r} (expected {', '.join(RESEARCH_NAMES)})",
-            record="top level",
-        )
-    missing = [name for name in RESEARCH_NAMES if name not in raw]
-    if missing:
-        raise DataError(
-            path,
-            f"missing situation {missing[0]!r} (expected {', '.join(RESEARCH_NAMES)})",
-            record="top level",
-        )
+    problem = key_mismatch(raw, RESEARCH_NAMES, "situation(s)")
+    if problem:
+        raise DataError(path, problem, record="top level")
     columns = {}
     for name, code in RESEARCH_NAMES.items():
         scores = expect_mapping(raw[name], path, f"situation {name!r}", "an object of users")
@@ -212,7 +207,7 @@ def read_labels(path: Path, users: pd.DataFrame, users_file: Path) -> pd.DataFra
             raise DataError(
                 path,
                 f"user has labels in other situations but not in {name!r}"
-                + (f" ({len(lacking)} such users)" if len(lacking) > 1 else ""),
+                + such(len(lacking), "users"),
                 record=f"situation {name!r}, user {lacking[0]!r}",
             )
     frame = pd.DataFrame({code: pd.Series(columns[code]) for code in SITUATIONS}).loc[all_users]
@@ -226,7 +221,7 @@ def read_labels(path: Path, users: pd.DataFrame, users_file: Path) -> pd.DataFra
         raise DataError(
             path,
             f"label for a user who is in no split of {users_file.name}"
-            + (f" ({unknown_users.size} such users)" if unknown_users.size > 1 else ""),
+            + such(unknown_users.size, "users"),
             record=f"user {user!r}",
         )
     return frame
@@ -241,37 +236,27 @@ def load_research(root: str | Path, *, strict_ratings: bool = False) -> Dataset:
     ratings, ratings_dir = read_ratings(root)
     path = split_file(root)
     raw = expect_mapping(read_json(path), path, "top level", "an object")
-    users, images, detections = [], [], []
+    parts = []
     for split, keys in SPLIT_KEYS.items():
-        split_users, split_images, split_detections = _flatten(
-            _split_part(raw, keys, path), split, path
-        )
-        check_not_empty(split_users, path, json_path(list(keys)))
-        users.append(split_users)
-        images.append(split_images)
-        detections.append(split_detections)
-    users_frame = pd.concat(users, ignore_index=True)
+        part = _flatten(_split_part(raw, keys, path), split, path)
+        check_not_empty(part.users, path, json_path(list(keys)))
+        parts.append(part)
     split_files = {s: path for s in SPLIT_KEYS}
-    check_unique_splits(users_frame, split_files)
-    detections_frame = pd.concat(detections, ignore_index=True)
+    frames = combine_splits(parts, split_files)
     labels_path = root / LABELS_FILE
     if labels_path.is_file():
-        labels = read_labels(labels_path, users_frame, path)
+        labels = read_labels(labels_path, frames.users, path)
         check_labels_have_users(
-            labels, users_frame, {s: labels_path for s in SPLIT_KEYS}, split_files
+            labels, frames.users, {s: labels_path for s in SPLIT_KEYS}, split_files
         )
     else:
         labels = Dataset.empty_labels()
-    warnings = unrated_concepts_warning(
-        detections_frame, ratings, ratings_dir, strict=strict_ratings
-    )
     return finish(
         ratings=ratings,
-        detections=detections_frame,
-        images=pd.concat(images, ignore_index=True),
-        users=users_frame,
+        frames=frames,
         labels=labels,
         layout="research",
         source=root,
-        warnings=warnings,
+        ratings_file=ratings_dir,
+        strict_ratings=strict_ratings,
     )

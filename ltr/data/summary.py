@@ -156,6 +156,11 @@ def _split_summary(dataset: Dataset, split: str) -> SplitSummary:
 
 def _label_summary(dataset: Dataset, split: str) -> LabelSummary:
     values = dataset.split_labels(split)
+    with np.errstate(over="ignore", invalid="ignore"):  # labels near the float limit: inf, NaN
+        return _label_statistics(split, values)
+
+
+def _label_statistics(split: str, values: pd.DataFrame) -> LabelSummary:
     stats = pd.DataFrame(
         {
             "n": values.count(),

@@ -87,7 +87,9 @@ class ModelSpec:
         if self.learner in LEARNERS:
             check_param_names(self.learner, self.params, LEARNERS[self.learner])
         if self.families is not None:
-            if isinstance(self.families, str) or not all(isinstance(f, str) for f in self.families):
+            if not isinstance(self.families, tuple) or not all(
+                isinstance(f, str) for f in self.families
+            ):
                 raise LtrError(f"families must be a list of family names, not {self.families!r}")
             check_families(self.families)
         if not _is_int(self.n_grades) or not 2 <= self.n_grades <= MAX_GRADES:
@@ -151,8 +153,9 @@ class ModelSpec:
             raise LtrError(f"{where}: missing field 'learner'")
         values = dict(data)
         for name in ("families", "members", "weights"):
-            if isinstance(values.get(name), (str, Mapping)):
-                raise LtrError(f"{where}: {name} must be a list, not {values[name]!r}")
+            value = values.get(name)
+            if value is not None and not isinstance(value, (list, tuple)):
+                raise LtrError(f"{where}: {name} must be a list, not {value!r}")
         if values.get("families") is not None:
             values["families"] = tuple(values["families"])
         values["members"] = tuple(
@@ -164,7 +167,7 @@ class ModelSpec:
             if isinstance(values.get("params"), Mapping):
                 values["params"] = dict(values["params"])
             return cls(**values)
-        except (TypeError, ValueError, LtrError) as error:
+        except (TypeError, ValueError, OverflowError, LtrError) as error:
             raise LtrError(f"{where}: {error}") from None
 
     def with_seed(self, seed: int) -> ModelSpec:
