@@ -154,6 +154,7 @@ def interrupt_after_first_line(args: list[str], cwd: Path) -> tuple[int, str, st
     return process.returncode, first + rest, stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", ["cv", "train", "predict"])
 def test_ctrl_c_during_a_long_command_is_one_line_and_130(
     command: str, big: Path, model: Path, tmp_path: Path

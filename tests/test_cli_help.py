@@ -177,6 +177,7 @@ print("\\n" + " ".join(sorted({{m.split(".")[0] for m in sys.modules}})))
 """
 
 
+@pytest.mark.slow
 def test_help_and_version_do_not_import_the_heavy_libraries() -> None:
     runs = [["--version"], ["--help"], *([*path, "--help"] for path, _ in commands() if path)]
     done = subprocess.run(

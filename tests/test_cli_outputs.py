@@ -117,6 +117,7 @@ def one_error_line(stderr: str, path: str) -> None:
 SCENARIOS = ("existing folder", "under a file", "/proc")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scenario", SCENARIOS)
 @pytest.mark.parametrize("writer", list(WRITERS))
 def test_an_unwritable_path_is_one_line_and_leaves_nothing(
@@ -159,6 +160,7 @@ def nobody_can_run() -> bool:
     return probe.returncode == 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("writer", list(WRITERS))
 def test_a_folder_without_write_permission_is_one_line_and_leaves_nothing(
     world: World, writer: str

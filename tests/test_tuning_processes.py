@@ -25,7 +25,10 @@ from ltr.data.synthetic import write_synthetic
 from ltr.tuning.storage import open_storage
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
-pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+pytestmark = [
+    pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals"),
+    pytest.mark.slow,  # real worker processes, signals and kill -9
+]
 
 LTR = [sys.executable, "-c", "from ltr.cli.main import main; main()"]
 SLOW_FOLDS = """
