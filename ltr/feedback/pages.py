@@ -1,0 +1,141 @@
+"""Writing feedback pages: one profile (`--html FILE`) or a whole split (`--html-dir DIR`).
+
+A split's pages come from `ltr.explain.explain_users`, which scores the what-if variants of
+hundreds of users per model call; the split's scores are computed once and shared by every
+page. Each page is written next to its JSON (the numbers `ltr explain --out` writes for that
+user), so a page can always be checked against its data.
+
+    DIR/index.html            every user, sortable by each situation's score
+    DIR/users/NAME.html       one page per user (NAME: the user id, made safe for file names)
+    DIR/users/NAME.json       the numbers of that page
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import pandas as pd
+
+from ltr.data import Dataset
+from ltr.explain import BATCH_USERS, Explanation, explain_users, population_scores
+from ltr.feedback.index import IndexRow, render_index
+from ltr.feedback.profile import render_profile
+from ltr.feedback.provenance import Provenance, provenance
+from ltr.fileio import write_json_atomic, write_text_atomic
+from ltr.models.persistence import TrainedModel
+from ltr.situations import SITUATIONS
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def page_names(users: Iterable[str]) -> dict[str, str]:
+    """A file name stem per user: the id itself when it is plain ASCII letters, digits, '-' and
+    '_', else a cleaned id plus a hash of the real one. Ids that differ only in case also get a
+    hash, so no two pages share a file on a case-insensitive file system."""
+    users = list(users)
+    plain = {u: (_UNSAFE.sub("_", u)[:64] or "user") for u in users}
+    folded: dict[str, int] = {}
+    for name in plain.values():
+        folded[name.lower()] = folded.get(name.lower(), 0) + 1
+    names = {}
+    for user, name in plain.items():
+        if name != user or folded[name.lower()] > 1:
+            name = f"{name}-{hashlib.sha256(user.encode('utf-8')).hexdigest()[:10]}"
+        names[user] = name
+    return names
+
+
+def write_profile_page(
+    path: str | Path,
+    explanation: Explanation,
+    population: pd.DataFrame,
+    prov: Provenance,
+    *,
+    top: int = 3,
+    index_href: str | None = None,
+) -> Path:
+    """Write one profile's self-contained page to `path`."""
+    html = render_profile(explanation, population, prov, top=top, index_href=index_href)
+    return write_text_atomic(path, html)
+
+
+def write_split_pages(
+    trained: TrainedModel,
+    dataset: Dataset,
+    split: str,
+    out_dir: str | Path,
+    *,
+    model_dir: str | Path | None = None,
+    users: list[str] | None = None,
+    top: int = 3,
+    date: str | None = None,
+    batch_users: int = BATCH_USERS,
+    on_page: Callable[[int, int], None] | None = None,
+) -> Path:
+    """A page per user of `split` (default: all) plus their JSON and `index.html`; returns the
+    index path. `on_page(done, total)` is called after each page (for a progress display)."""
+    out = Path(out_dir)
+    prov = provenance(trained, dataset, split, model_dir=model_dir, date=date)
+    population = population_scores(trained, dataset, split)
+    chosen = list(dataset.split_users(split)) if users is None else list(users)
+    names = page_names(chosen)
+    rows = []
+    explained = explain_users(
+        trained, dataset, split, chosen, population=population, batch_users=batch_users
+    )
+    for done, explanation in enumerate(explained, start=1):
+        stem = names[explanation.user]
+        write_json_atomic(out / "users" / f"{stem}.json", explanation.to_dict())
+        write_profile_page(
+            out / "users" / f"{stem}.html",
+            explanation,
+            population,
+            prov,
+            top=top,
+            index_href="../index.html",
+        )
+        rows.append(
+            IndexRow(
+                user=explanation.user,
+                href=f"users/{stem}.html",
+                photos=len(explanation.photos),
+                scores={s: float(explanation.scores[s]) for s in SITUATIONS},
+                percentiles={s: float(explanation.percentiles[s]) for s in SITUATIONS},
+            )
+        )
+        if on_page is not None:
+            on_page(done, len(chosen))
+    return write_text_atomic(out / "index.html", render_index(rows, prov))
+
+
+def write_explain_pages(
+    trained: TrainedModel,
+    dataset: Dataset,
+    split: str,
+    *,
+    model_dir: str | Path | None,
+    explanation: Explanation | None = None,
+    html: str | Path | None = None,
+    html_dir: str | Path | None = None,
+    top: int = 3,
+) -> list[Path]:
+    """What `ltr explain --html FILE / --html-dir DIR` writes; returns the paths for the user.
+
+    `--html` renders `explanation` itself (the object `--out` writes as JSON), so the page and
+    the JSON hold the very same numbers.
+    """
+    written = []
+    if html is not None:
+        if explanation is None:
+            raise ValueError("--html needs the explanation of one user")
+        prov = provenance(trained, dataset, split, model_dir=model_dir)
+        population = population_scores(trained, dataset, split)
+        written.append(write_profile_page(html, explanation, population, prov, top=top))
+    if html_dir is not None:
+        written.append(
+            write_split_pages(trained, dataset, split, html_dir, model_dir=model_dir, top=top)
+        )
+    return written
