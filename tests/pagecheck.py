@@ -1,4 +1,5 @@
-"""Reading a feedback page back: its numbers and rows, to compare them with the JSON.
+"""Feedback page tests' helpers: data with markup in its names, and reading a page back (its
+numbers and rows) to compare it with the JSON.
 
 The same checks run on pages parsed here (no browser) and on the DOM of a real browser
 (`tests/browser.py` collects the same records with JavaScript).
@@ -8,10 +9,18 @@ from __future__ import annotations
 
 from collections import Counter
 from html.parser import HTMLParser
+from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
+from ltr.data import Dataset, load_dataset
+from ltr.data.synthetic import write_synthetic
 from ltr.feedback import numbers as fmt
+from ltr.models import preset
+from ltr.models.persistence import TrainedModel
 from ltr.situations import SITUATIONS
+from ltr.workflow import train_model, training_set
 
 #: JavaScript that returns what `PageReader` returns, from a live DOM.
 COLLECT_JS = """() => ({
@@ -117,3 +126,46 @@ def check_page(page: dict[str, Any], data: dict[str, Any], top: int) -> Counter:
             got = [r["name"] for r in page["rows"] if r["kind"] == kind and r["situation"] == s]
             assert got == want[s], (kind, s)
     return seen
+
+
+# ------------------------------------------------------------------------- test data
+#: User id, photo id and concept name that would break a page that did not escape them.
+HOSTILE_USER = '<img src=x onerror="alert(1)">&u'
+HOSTILE_IMAGE = "photo\"'><script>alert(2)</script>"
+HOSTILE_CONCEPT = "<b>VC</b>&amp;"
+
+
+def hostile(dataset: Dataset) -> Dataset:
+    """`dataset` with one test user, one of its photos and one concept renamed to markup."""
+    user = dataset.split_users("test")[0]
+    image = dataset.images.loc[dataset.images["user"] == user, "image"].iloc[0]
+    concept = dataset.detections.loc[dataset.detections["image"] == image, "concept"].iloc[0]
+
+    def rename(frame: pd.DataFrame) -> pd.DataFrame:
+        frame = frame.copy()
+        if "concept" in frame.columns:
+            frame["concept"] = frame["concept"].replace({concept: HOSTILE_CONCEPT})
+        if "image" in frame.columns:
+            frame["image"] = frame["image"].replace({image: HOSTILE_IMAGE})
+        frame["user"] = frame["user"].replace({user: HOSTILE_USER})
+        return frame
+
+    ratings = dataset.ratings.rename(index={concept: HOSTILE_CONCEPT})
+    return Dataset(
+        ratings=ratings,
+        detections=rename(dataset.detections),
+        images=rename(dataset.images),
+        users=rename(dataset.users),
+        labels=rename(dataset.labels),
+        layout=dataset.layout,
+        source=dataset.source,
+    )
+
+
+def feedback_model(root: Path) -> tuple[TrainedModel, Dataset, Path]:
+    """A small synthetic data set (with `hostile` names) and a ridge model saved under `root`."""
+    write_synthetic(root / "data", n_users=150, seed=5)
+    dataset = hostile(load_dataset(root / "data"))
+    cv = {"mean_pearson": 0.5}
+    trained = train_model(training_set(dataset), preset("ridge"), root / "model", cv=cv)
+    return trained, dataset, root / "model"

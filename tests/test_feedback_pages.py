@@ -9,12 +9,17 @@ import json
 import re
 from pathlib import Path
 
-import pandas as pd
 import pytest
-from pagecheck import check_page, read_page
+from pagecheck import (
+    HOSTILE_CONCEPT,
+    HOSTILE_IMAGE,
+    HOSTILE_USER,
+    check_page,
+    feedback_model,
+    read_page,
+)
 
-from ltr.data import Dataset, load_dataset
-from ltr.data.synthetic import write_synthetic
+from ltr.data import Dataset
 from ltr.explain import explain_user, population_scores
 from ltr.feedback import numbers as fmt
 from ltr.feedback.pages import page_names, write_profile_page, write_split_pages
@@ -23,49 +28,11 @@ from ltr.feedback.provenance import describe_cv, describe_spec, page_date, prove
 from ltr.models import preset
 from ltr.models.persistence import TrainedModel
 from ltr.situations import SITUATIONS
-from ltr.workflow import train_model, training_set
-
-#: User id, photo id and concept name that would break a page that did not escape them.
-HOSTILE_USER = '<img src=x onerror="alert(1)">&u'
-HOSTILE_IMAGE = "photo\"'><script>alert(2)</script>"
-HOSTILE_CONCEPT = "<b>VC</b>&amp;"
-
-
-def hostile(dataset: Dataset) -> Dataset:
-    """`dataset` with one test user, one of its photos and one concept renamed to markup."""
-    user = dataset.split_users("test")[0]
-    image = dataset.images.loc[dataset.images["user"] == user, "image"].iloc[0]
-    concept = dataset.detections.loc[dataset.detections["image"] == image, "concept"].iloc[0]
-
-    def rename(frame: pd.DataFrame) -> pd.DataFrame:
-        frame = frame.copy()
-        if "concept" in frame.columns:
-            frame["concept"] = frame["concept"].replace({concept: HOSTILE_CONCEPT})
-        if "image" in frame.columns:
-            frame["image"] = frame["image"].replace({image: HOSTILE_IMAGE})
-        frame["user"] = frame["user"].replace({user: HOSTILE_USER})
-        return frame
-
-    ratings = dataset.ratings.rename(index={concept: HOSTILE_CONCEPT})
-    return Dataset(
-        ratings=ratings,
-        detections=rename(dataset.detections),
-        images=rename(dataset.images),
-        users=rename(dataset.users),
-        labels=rename(dataset.labels),
-        layout=dataset.layout,
-        source=dataset.source,
-    )
 
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory: pytest.TempPathFactory) -> tuple[TrainedModel, Dataset, Path]:
-    root = tmp_path_factory.mktemp("feedback")
-    write_synthetic(root / "data", n_users=150, seed=5)
-    dataset = hostile(load_dataset(root / "data"))
-    train = training_set(dataset)
-    trained = train_model(train, preset("ridge"), root / "model", cv={"mean_pearson": 0.5})
-    return trained, dataset, root / "model"
+    return feedback_model(tmp_path_factory.mktemp("feedback"))
 
 
 def profile_page(model, user: str, top: int = 3, date: str | None = "2026-01-02") -> str:
