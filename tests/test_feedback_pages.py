@@ -20,7 +20,7 @@ from pagecheck import (
 )
 
 from ltr.data import Dataset
-from ltr.explain import explain_user, population_scores
+from ltr.explain import explain_user, explain_users, population_scores
 from ltr.feedback import numbers as fmt
 from ltr.feedback.pages import page_names, write_profile_page, write_split_pages
 from ltr.feedback.profile import render_profile
@@ -115,10 +115,12 @@ def test_split_pages_index_links_json_and_determinism(model, tmp_path: Path) -> 
     names = page_names(users)
     index = first.read_text()
     assert index.count("<tr data-user=") == len(users)
+    same_batches = explain_users(trained, dataset, "test", users, batch_users=5)
+    expected = {e.user: e.to_dict() for e in same_batches}
     for user in users:
         page = tmp_path / "a" / "users" / f"{names[user]}.html"
         data = json.loads(page.with_suffix(".json").read_text())
-        assert data["user"] == user
+        assert data == expected[user]  # what `ltr explain --out` writes for this user
         check_page(read_page(page.read_text()), data, top=3)
         assert f'href="users/{names[user]}.html"' in index
         assert 'href="../index.html"' in page.read_text()

@@ -98,28 +98,53 @@ def _effect_class(value: float) -> str:
     return {1: "help", -1: "hurt", 0: "none"}[fmt.sign(value, fmt.SCORE_DECIMALS)]
 
 
-def histogram_svg(values: np.ndarray, mine: float, label: str, ident: str) -> str:
+@dataclass(frozen=True)
+class Population:
+    """The split's scores as pages draw them: per situation the range and a histogram, computed
+    once for all the pages of a split."""
+
+    n_users: int
+    low: dict[str, float]
+    high: dict[str, float]
+    counts: dict[str, list[int]]
+
+    @classmethod
+    def of(cls, scores: pd.DataFrame) -> Population:
+        low, high, counts = {}, {}, {}
+        for s in SITUATIONS:
+            values = scores[s].to_numpy(dtype=float)
+            lo, hi = float(values.min()), float(values.max())
+            if hi <= lo:
+                lo, hi = lo - 0.5, hi + 0.5
+            low[s], high[s] = float(values.min()), float(values.max())
+            counts[s] = np.histogram(values, bins=HIST_BINS, range=(lo, hi))[0].tolist()
+        return cls(len(scores), low, high, counts)
+
+
+def histogram_svg(population: Population, situation: str, mine: float, label: str) -> str:
     """The split's scores as a small histogram, with this profile marked (line, triangle, text)."""
-    values = np.asarray(values, dtype=float)
-    lo, hi = float(min(values.min(), mine)), float(max(values.max(), mine))
+    counts = population.counts[situation]
+    lo, hi = population.low[situation], population.high[situation]
     if hi <= lo:
         lo, hi = lo - 0.5, hi + 0.5
-    counts, _ = np.histogram(values, bins=HIST_BINS, range=(lo, hi))
     width, base, top = 240.0, 52.0, 16.0
     step = width / HIST_BINS
-    mine_bin = min(int((mine - lo) / (hi - lo) * HIST_BINS), HIST_BINS - 1)
+    where = min(max((mine - lo) / (hi - lo), 0.0), 1.0)
+    mine_bin = min(int(where * HIST_BINS), HIST_BINS - 1)
+    tallest = max(counts) or 1
     rects = []
     for i, count in enumerate(counts):
         if not count:
             continue
-        height = max(count / counts.max() * (base - top), 1.0)
+        height = max(count / tallest * (base - top), 1.0)
         fill = "#6f7b88" if i == mine_bin else "#c5cdd6"
         rects.append(
             f'<rect x="{i * step + 0.5:.1f}" y="{base - height:.1f}" width="{step - 1:.1f}" '
             f'height="{height:.1f}" fill="{fill}"/>'
         )
-    x = min(max((mine - lo) / (hi - lo) * width, 1.0), width - 1.0)
+    x = min(max(where * width, 1.0), width - 1.0)
     anchor, dx = ("start", 4) if x < width * 0.62 else ("end", -4)
+    ident = f"hist-{situation}"
     return (
         f'<svg class="hist" viewBox="0 0 {width:.0f} 64" role="img" aria-labelledby="{ident}">'
         f'<title id="{ident}">{esc(label)}</title>'
@@ -133,15 +158,16 @@ def histogram_svg(values: np.ndarray, mine: float, label: str, ident: str) -> st
     )
 
 
-def _glance(explanation: Explanation, population: pd.DataFrame, n_users: int) -> str:
+def _glance(explanation: Explanation, population: Population) -> str:
     cards = []
+    n_users = population.n_users
     for s in SITUATIONS:
         score, pct = float(explanation.scores[s]), float(explanation.percentiles[s])
-        values = population[s].to_numpy(dtype=float)
+        low, high = fmt.score(population.low[s]), fmt.score(population.high[s])
         label = (
             f"Scores of the {n_users:,} users of split {explanation.split} for "
-            f"{DESCRIPTIONS[s]}, from {fmt.score(values.min())} to {fmt.score(values.max())}; "
-            f"this profile at {fmt.score(score)}, higher than {fmt.percent(pct)} of the others."
+            f"{DESCRIPTIONS[s]}, from {low} to {high}; this profile at {fmt.score(score)}, "
+            f"higher than {fmt.percent(pct)} of the others."
         )
         shown_score = _num(fmt.score(score), score, kind="profile", field="score", situation=s)
         shown_pct = _num(fmt.percent(pct), pct, kind="profile", field="percentile", situation=s)
@@ -149,9 +175,9 @@ def _glance(explanation: Explanation, population: pd.DataFrame, n_users: int) ->
             f'<article class="card" data-situation="{s}"><h3>{esc(_title(s))}</h3>'
             f'<p class="big">{shown_score}<span class="small muted"> score</span></p>'
             f"<p>Higher than <strong>{shown_pct}</strong> of the other {n_users - 1:,} users.</p>"
-            + histogram_svg(values, score, label, f"hist-{s}")
-            + f'<p class="axis small muted"><span>lowest {esc(fmt.score(values.min()))}</span>'
-            f"<span>highest {esc(fmt.score(values.max()))}</span></p></article>"
+            + histogram_svg(population, s, score, label)
+            + f'<p class="axis small muted"><span>lowest {esc(low)}</span>'
+            f"<span>highest {esc(high)}</span></p></article>"
         )
     return '<div class="cards">' + "".join(cards) + "</div>"
 
@@ -223,17 +249,46 @@ def _bars(kind: str, situation: str, rows: Sequence[_Row], empty: str) -> str:
     return f'<ul class="bars {kind}">{"".join(items)}</ul>'
 
 
-def _top(frame: pd.DataFrame, situation: str, top: int) -> pd.DataFrame:
-    """The `top` items that help most, then the `top` that hurt most, biggest help first."""
-    effect = frame[situation].astype(float)
-    signs = effect.map(lambda v: fmt.sign(v, fmt.SCORE_DECIMALS))
-    # ties: by name, so the page is the same on every run
-    ordered = frame.assign(_e=effect, _n=frame.index.astype(str)).sort_values(
-        ["_e", "_n"], ascending=[False, True], kind="stable"
-    )
-    helping = ordered[signs.reindex(ordered.index) > 0].head(top)
-    hurting = ordered[signs.reindex(ordered.index) < 0].tail(top)
-    return pd.concat([helping, hurting]).drop(columns=["_e", "_n"])
+@dataclass(frozen=True)
+class _Items:
+    """An explanation's photos or concepts as plain lists: a page sorts and formats a few dozen
+    items eight times, where pandas' per-call overhead would cost more than the scoring."""
+
+    names: list[str]
+    effect: dict[str, list[float]]
+    pct: dict[str, list[float]]
+    concepts: list[str] | None = None
+    photos: list[int] | None = None
+    rating: dict[str, list[float]] | None = None
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame) -> _Items:
+        columns = {c: frame[c].tolist() for c in frame.columns}
+        return cls(
+            names=[str(n) for n in frame.index],
+            effect={s: [float(v) for v in columns[s]] for s in SITUATIONS},
+            pct={s: [float(v) for v in columns[f"{s}_pct"]] for s in SITUATIONS},
+            concepts=[str(c) for c in columns["concepts"]] if "concepts" in columns else None,
+            photos=[int(n) for n in columns["photos"]] if "photos" in columns else None,
+            rating={s: [float(v) for v in columns[f"rating_{s}"]] for s in SITUATIONS}
+            if "photos" in columns
+            else None,
+        )
+
+    def top(self, situation: str, top: int) -> list[int]:
+        """The `top` items that help most, then the `top` that hurt most, biggest help first
+        (ties by name, so the page is the same on every run)."""
+        effect = self.effect[situation]
+        order = sorted(range(len(self.names)), key=lambda i: (-effect[i], self.names[i]))
+        signs = [fmt.sign(effect[i], fmt.SCORE_DECIMALS) for i in order]
+        helping = [i for i, sign in zip(order, signs, strict=True) if sign > 0][:top]
+        hurting = [i for i, sign in zip(order, signs, strict=True) if sign < 0]
+        return helping + hurting[max(len(hurting) - top, 0) :]
+
+    def signs(self, i: int) -> tuple[list[str], list[str]]:
+        """The situations item `i` helps in and those it hurts in (as shown)."""
+        shown = {s: fmt.sign(self.effect[s][i], fmt.SCORE_DECIMALS) for s in SITUATIONS}
+        return [s for s in SITUATIONS if shown[s] > 0], [s for s in SITUATIONS if shown[s] < 0]
 
 
 def _photo_label(name: str, concepts: str) -> str:
@@ -241,13 +296,18 @@ def _photo_label(name: str, concepts: str) -> str:
     return f'<code>{esc(name)}</code><span class="what">{esc(shown)}</span>'
 
 
-def _photo_sections(explanation: Explanation, top: int) -> str:
-    photos = explanation.photos
+def _photo_sections(photos: _Items, top: int) -> str:
+    assert photos.concepts is not None
     parts = []
     for s in SITUATIONS:
         rows = [
-            _Row(str(name), _photo_label(str(name), str(r["concepts"])), r[s], r[f"{s}_pct"])
-            for name, r in _top(photos, s, top).iterrows()
+            _Row(
+                photos.names[i],
+                _photo_label(photos.names[i], photos.concepts[i]),
+                photos.effect[s][i],
+                photos.pct[s][i],
+            )
+            for i in photos.top(s, top)
         ]
         parts.append(
             f'<section class="situation" data-situation="{s}"><h3>{esc(_title(s))}</h3>'
@@ -271,20 +331,20 @@ def _reading(rating: float, effect: float) -> str:
     return "the model agrees with the crowd"
 
 
-def _concept_sections(explanation: Explanation, top: int) -> str:
-    concepts = explanation.concepts
+def _concept_sections(concepts: _Items, top: int) -> str:
+    assert concepts.photos is not None and concepts.rating is not None
     parts = []
     for s in SITUATIONS:
         rows = []
-        for name, r in _top(concepts, s, top).iterrows():
-            count = int(r["photos"])
-            rating = float(r[f"rating_{s}"])
+        for i in concepts.top(s, top):
+            name, count, rating = concepts.names[i], concepts.photos[i], concepts.rating[s][i]
+            effect = concepts.effect[s][i]
             label = (
                 f"<code>{esc(name)}</code>"
                 f'<span class="what">in {count} photo{"s" if count != 1 else ""}; '
-                f"{_reading(rating, float(r[s]))}</span>"
+                f"{_reading(rating, effect)}</span>"
             )
-            rows.append(_Row(str(name), label, r[s], r[f"{s}_pct"], rating))
+            rows.append(_Row(name, label, effect, concepts.pct[s][i], rating))
         parts.append(
             f'<section class="situation" data-situation="{s}"><h3>{esc(_title(s))}</h3>'
             + _bars("concept", s, rows, "No concept changes this score (at the shown precision).")
@@ -293,56 +353,50 @@ def _concept_sections(explanation: Explanation, top: int) -> str:
     return "".join(parts)
 
 
-def _mixed(row: pd.Series) -> tuple[list[str], list[str]]:
-    helps = [s for s in SITUATIONS if fmt.sign(row[s], fmt.SCORE_DECIMALS) > 0]
-    hurts = [s for s in SITUATIONS if fmt.sign(row[s], fmt.SCORE_DECIMALS) < 0]
-    return helps, hurts
-
-
-def _across(explanation: Explanation, count: int) -> str:
-    photos = explanation.photos
-    if photos.empty:
+def _across(photos: _Items, count: int) -> str:
+    assert photos.concepts is not None
+    n = len(photos.names)
+    if not n:
         return '<p class="muted">This profile has no photo.</p>'
-    pct = photos[[f"{s}_pct" for s in SITUATIONS]].abs().max(axis=1)
-    score = photos[list(SITUATIONS)].abs().max(axis=1)
-    ranked = (
-        pd.DataFrame({"pct": pct, "score": score, "name": photos.index.astype(str)})
-        .sort_values(["pct", "score", "name"], ascending=[False, False, True], kind="stable")
-        .index[:count]
-    )
-    n_mixed = sum(1 for _, r in photos.iterrows() if all(_mixed(r)))
+    size = [
+        (
+            max(abs(photos.pct[s][i]) for s in SITUATIONS),
+            max(abs(photos.effect[s][i]) for s in SITUATIONS),
+        )
+        for i in range(n)
+    ]
+    ranked = sorted(range(n), key=lambda i: (-size[i][0], -size[i][1], photos.names[i]))[:count]
+    n_mixed = sum(1 for i in range(n) if all(photos.signs(i)))
     intro = (
-        f"<p>Of this profile's {len(photos)} photos, <strong>{n_mixed}</strong> help in at least "
+        f"<p>Of this profile's {n} photos, <strong>{n_mixed}</strong> help in at least "
         "one situation and hurt in another. The table shows the "
         f"{len(ranked)} photos with the largest effects (in percentile points, in any "
         "situation): each cell is the effect on that situation's score and percentile.</p>"
     )
     head = "".join(f'<th scope="col" class="num">{esc(_title(s))}</th>' for s in SITUATIONS)
     body = []
-    for name in ranked:
-        r = photos.loc[name]
+    for i in ranked:
+        name = photos.names[i]
         cells = []
         for s in SITUATIONS:
-            cls = _effect_class(r[s])
-            attrs = {"kind": "photo", "name": str(name), "situation": s}
+            effect, pct = photos.effect[s][i], photos.pct[s][i]
+            attrs = {"kind": "photo", "name": name, "situation": s}
             cells.append(
-                f'<td class="{cls}" data-situation="{s}">'
-                f"{_num(fmt.score(r[s]), r[s], field='effect', **attrs)}"
-                f'<br><span class="pp">'
-                f"{_num(fmt.points(r[f'{s}_pct']), r[f'{s}_pct'], field='effect_pct', **attrs)}"
-                f'</span><br><span class="tag">{esc(fmt.effect_word(r[s]))}</span></td>'
+                f'<td class="{_effect_class(effect)}" data-situation="{s}">'
+                f"{_num(fmt.score(effect), effect, field='effect', **attrs)}"
+                f'<br><span class="pp">{_num(fmt.points(pct), pct, field="effect_pct", **attrs)}'
+                f'</span><br><span class="tag">{esc(fmt.effect_word(effect))}</span></td>'
             )
-        helps, hurts = _mixed(r)
-        mixed = (
-            f"helps: {', '.join(helps)}; hurts: {', '.join(hurts)}"
-            if helps and hurts
-            else ("helps everywhere it counts" if helps else "hurts everywhere it counts")
-            if helps or hurts
-            else "no effect"
-        )
+        helps, hurts = photos.signs(i)
+        if helps and hurts:
+            mixed = f"helps: {', '.join(helps)}; hurts: {', '.join(hurts)}"
+        elif helps or hurts:
+            mixed = "helps everywhere it counts" if helps else "hurts everywhere it counts"
+        else:
+            mixed = "no effect"
         body.append(
             f'<tr data-name="{esc(name)}"><th scope="row">'
-            f"{_photo_label(str(name), str(r['concepts']))}</th>{''.join(cells)}"
+            f"{_photo_label(name, photos.concepts[i])}</th>{''.join(cells)}"
             f'<td class="mixed small">{esc(mixed)}</td></tr>'
         )
     return (
@@ -387,15 +441,18 @@ def _about(explanation: Explanation, prov: Provenance) -> str:
 
 def render_profile(
     explanation: Explanation,
-    population: pd.DataFrame,
+    population: pd.DataFrame | Population,
     prov: Provenance,
     *,
     top: int = 3,
     across: int = ACROSS,
     index_href: str | None = None,
 ) -> str:
-    """The whole page of one profile, as a string."""
+    """The whole page of one profile, as a string; `population` holds the split's scores."""
     user = esc(explanation.user)
+    if not isinstance(population, Population):
+        population = Population.of(population)
+    photos = _Items.of(explanation.photos)
     n_photos, n_concepts = len(explanation.photos), len(explanation.concepts)
     back = (
         f'<p class="noprint small"><a href="{esc(index_href)}">&larr; all profiles</a></p>'
@@ -414,18 +471,18 @@ def render_profile(
         '<a href="#across">Photos across situations</a><a href="#photos">Photos per situation'
         '</a><a href="#concepts">Concepts</a><a href="#about">About these numbers</a></nav>'
         '<section id="glance"><h2>The four situations at a glance</h2>'
-        + _glance(explanation, population, prov.n_users)
+        + _glance(explanation, population)
         + '</section><section id="across">'
         '<h2 id="across-title">The same photo, four situations</h2>'
-        + _across(explanation, across)
+        + _across(photos, across)
         + '</section><section id="photos"><h2>The photos that matter most</h2>'
         f"<p>Per situation, the {top} photos that help most and the {top} that hurt most.</p>"
-        + _photo_sections(explanation, top)
+        + _photo_sections(photos, top)
         + '</section><section id="concepts"><h2>The concepts that matter most</h2>'
         "<p>Removing a concept removes every detection of it. Next to each learned effect, the "
         "concept's crowd rating for the situation: where they differ in sign, the model "
         "disagrees with the naive reading.</p>"
-        + _concept_sections(explanation, top)
+        + _concept_sections(_Items.of(explanation.concepts), top)
         + '</section><section id="about"><h2>About these numbers</h2>'
         + _about(explanation, prov)
         + "</section>"
