@@ -24,6 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from ltr.data import Dataset
+from ltr.errors import LtrError
 from ltr.explain import BATCH_USERS, Explanation, explain_users, population_scores
 from ltr.feedback.index import IndexRow, render_index
 from ltr.feedback.profile import Population, render_profile
@@ -143,16 +144,18 @@ def write_explain_pages(
     html: str | Path | None = None,
     html_dir: str | Path | None = None,
     top: int = 3,
+    say: Callable[[str], object] | None = None,
 ) -> list[Path]:
-    """What `ltr explain --html FILE / --html-dir DIR` writes; returns the paths for the user.
+    """What `ltr explain --html FILE / --html-dir DIR` writes; returns the paths (and tells
+    `say` each one) for the user.
 
     `--html` renders `explanation` itself (the object `--out` writes as JSON), so the page and
     the JSON hold the very same numbers.
     """
+    if html is not None and explanation is None:
+        raise LtrError("--html writes the page of one user: give --user")
     written = []
-    if html is not None:
-        if explanation is None:
-            raise ValueError("--html needs the explanation of one user")
+    if html is not None and explanation is not None:
         prov = provenance(trained, dataset, split, model_dir=model_dir)
         population = population_scores(trained, dataset, split)
         written.append(write_profile_page(html, explanation, population, prov, top=top))
@@ -160,4 +163,7 @@ def write_explain_pages(
         written.append(
             write_split_pages(trained, dataset, split, html_dir, model_dir=model_dir, top=top)
         )
+    for path in written:
+        if say is not None:
+            say(f"wrote {path}")
     return written
