@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import pandas as pd
@@ -47,22 +48,30 @@ def register(app: typer.Typer) -> None:
     def explain_command(
         model_dir: Path = typer.Argument(..., help="A model directory from `ltr train`."),
         data_dir: Path = typer.Argument(..., help="Data folder holding the user."),
-        user: str = typer.Option(..., "--user", "-u", help="The user (profile) to explain."),
+        user: str | None = typer.Option(
+            None, "--user", "-u", help="The user (profile) to explain (optional with --html-dir)."
+        ),
         split: str = typer.Option(..., "--split", "-s", help="Split the user belongs to."),
         top: int = typer.Option(3, "--top", min=1, help="Photos/concepts shown per direction."),
         situation: list[str] = typer.Option(
             list(SITUATIONS), "--situation", help="Situation(s) to show (default: all four)."
         ),
         out: Path | None = typer.Option(None, "--out", help="Also write everything as JSON."),
+        html: Path | None = typer.Option(None, "--html", help="Also write it as one HTML page."),
+        html_dir: Path | None = typer.Option(
+            None, "--html-dir", help="Write a page per user of the split and index.html here."
+        ),
     ) -> None:
         """Which photos and concepts help or hurt a profile in each situation.
 
         Each effect is what the model's score (and the user's percentile among the split's
         users) loses when the photo, or every detection of the concept, is removed: positive
-        = it helps, negative = it hurts.
+        = it helps, negative = it hurts. --html / --html-dir write the same as pages to open in
+        a browser (self-contained files; see README, Feedback).
         """
         from ltr.errors import LtrError
         from ltr.explain import explain_user
+        from ltr.feedback.pages import write_explain_pages
         from ltr.models.persistence import load_trained
 
         unknown = [s for s in situation if s not in SITUATIONS]
@@ -70,6 +79,15 @@ def register(app: typer.Typer) -> None:
             raise LtrError(f"unknown situation {unknown[0]!r} (known: {', '.join(SITUATIONS)})")
         trained = load_trained(model_dir)
         dataset = load_data(data_dir)
+        say = functools.partial(console.print, markup=False, highlight=False, soft_wrap=True)
+        pages = functools.partial(
+            write_explain_pages, trained, dataset, split, model_dir=model_dir, top=top, say=say
+        )
+        if user is None:
+            if html_dir is None:
+                raise LtrError("missing option --user (or --html-dir: a page for every user)")
+            pages(html=html, html_dir=html_dir)
+            return
         explanation = explain_user(trained, dataset, split, user)
         summary = Table(
             title=f"user {user} ({len(explanation.photos)} photos, {dataset.name} {split})",
@@ -91,3 +109,4 @@ def register(app: typer.Typer) -> None:
         if out is not None:
             write_json_atomic(out, explanation.to_dict())
             console.print(f"wrote {out}", markup=False, highlight=False)
+        pages(explanation=explanation, html=html, html_dir=html_dir)
