@@ -52,6 +52,9 @@ background:repeating-linear-gradient(135deg,var(--hurt-bg) 0 3px,#fff 3px 5px)}
 .disagree{font-weight:600}
 table.across th[scope=row]{min-width:10rem;overflow-wrap:anywhere;font-weight:normal}
 table.across td{text-align:center;font-variant-numeric:tabular-nums}
+table.across th.sit{text-align:center}
+table.across td.mixed{min-width:8rem;text-align:left}
+table.across td.mixed .tag{white-space:normal;margin-bottom:.15rem}
 table.across td.help{background:var(--help-bg)}
 table.across td.hurt{background:repeating-linear-gradient(135deg,var(--hurt-bg) 0 4px,#fff 4px 7px)}
 table.across .pp{font-size:.8rem}
@@ -373,7 +376,7 @@ def _across(photos: _Items, count: int) -> str:
         f"{len(ranked)} photos with the largest effects (in percentile points, in any "
         "situation): each cell is the effect on that situation's score and percentile.</p>"
     )
-    head = "".join(f'<th scope="col" class="num">{esc(_title(s))}</th>' for s in SITUATIONS)
+    head = "".join(f'<th scope="col" class="sit">{esc(_title(s))}</th>' for s in SITUATIONS)
     body = []
     for i in ranked:
         name = photos.names[i]
@@ -388,16 +391,15 @@ def _across(photos: _Items, count: int) -> str:
                 f'</span><br><span class="tag">{esc(fmt.effect_word(effect))}</span></td>'
             )
         helps, hurts = photos.signs(i)
+        pairs = (("helps", helps), ("hurts", hurts))
+        said = [f"{word}: {', '.join(where)}" for word, where in pairs if where]
+        mixed = esc("; ".join(said)) or "no effect"
         if helps and hurts:
-            mixed = f"helps: {', '.join(helps)}; hurts: {', '.join(hurts)}"
-        elif helps or hurts:
-            mixed = "helps everywhere it counts" if helps else "hurts everywhere it counts"
-        else:
-            mixed = "no effect"
+            mixed = f'<span class="tag">reads differently</span> {mixed}'
         body.append(
             f'<tr data-name="{esc(name)}"><th scope="row">'
             f"{_photo_label(name, photos.concepts[i])}</th>{''.join(cells)}"
-            f'<td class="mixed small">{esc(mixed)}</td></tr>'
+            f'<td class="mixed small">{mixed}</td></tr>'
         )
     return (
         intro + '<div class="scroll"><table class="across" aria-labelledby="across-title">'
