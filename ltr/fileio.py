@@ -7,14 +7,19 @@ operating system's reason (not the temporary file's name), so the CLI shows one 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
 import json
 import os
+import secrets
+import shutil
 import tempfile
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from ltr.errors import DataError, OutputError
+from ltr.errors import DataError, LtrWarning, OutputError
 
 
 def read_text(
@@ -152,3 +157,104 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
 
 def write_json_atomic(path: str | Path, obj: Any, *, indent: int | None = 2) -> Path:
     return write_atomic(path, lambda handle: json.dump(obj, handle, indent=indent, allow_nan=False))
+
+
+# ------------------------------------------------------------------------ whole folders
+#: Temporary siblings of a folder being written: ``.NAME.ltr-tmp-PID-RANDOM``.
+_TMP_MARK = ".ltr-tmp-"
+
+
+@contextlib.contextmanager
+def atomic_directory(directory: str | Path) -> Iterator[Path]:
+    """Yield an empty temporary sibling of `directory`; if the block succeeds, it takes the
+    place of `directory` in one atomic exchange (an existing folder there is removed).
+
+    A reader sees the old folder or the new one, whole, never a mix; a failure leaves the old
+    one as it was and no temporary folder (a crash leaves one that the next write removes).
+    """
+    directory = Path(directory)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    remove_leftovers(directory)
+    tmp = directory.parent / f".{directory.name}{_TMP_MARK}{os.getpid()}-{secrets.token_hex(4)}"
+    tmp.mkdir()
+    public_mode(tmp, directory=True)
+    try:
+        yield tmp
+        _swap_into_place(tmp, directory)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # the new folder if it failed, else the old one
+
+
+def _rename_exchange(a: Path, b: Path) -> bool:
+    """Swap two existing paths in one atomic step (Linux renameat2 with RENAME_EXCHANGE).
+
+    False where the system cannot (other OS, old kernel, file system without support).
+    """
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p]
+    renameat2.argtypes += [ctypes.c_uint]
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP):
+        return False
+    raise OSError(code, os.strerror(code), str(b))
+
+
+def _swap_into_place(new: Path, directory: Path) -> None:
+    """Put the finished directory `new` at `directory`; afterwards `new` holds the old one.
+
+    With an existing folder the two are exchanged atomically, so a reader always finds a
+    whole one. Where that is impossible the old one is moved aside first (a short window
+    without it; a crash there leaves a leftover that the next write removes).
+    """
+    if not directory.exists():
+        os.replace(new, directory)
+        return
+    if _rename_exchange(new, directory):
+        return
+    aside = new.with_name(new.name + "-old")
+    os.replace(directory, aside)
+    try:
+        os.replace(new, directory)
+    except OSError:
+        os.replace(aside, directory)  # put the previous folder back
+        raise
+    os.replace(aside, new)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_leftovers(directory: Path) -> list[Path]:
+    """Remove temporary siblings of `directory` left by a write that crashed (its process is
+    gone); warn about each one. Writes running in other processes are left alone."""
+    removed = []
+    prefix = f".{directory.name}{_TMP_MARK}"
+    with contextlib.suppress(OSError):
+        for path in directory.parent.iterdir():
+            if not path.name.startswith(prefix):
+                continue
+            pid_text = path.name[len(prefix) :].split("-", 1)[0]
+            if pid_text.isdigit() and _pid_alive(int(pid_text)):
+                continue
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+            warnings.warn(
+                f"{path}: removed what an interrupted write of {directory} left behind",
+                LtrWarning,
+                stacklevel=2,
+            )
+    return removed

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import ltr.fileio as fileio
 import ltr.models.persistence as persistence
 from ltr import __version__
 from ltr.data.dataset import Dataset
@@ -302,7 +303,7 @@ def test_the_swap_is_one_atomic_exchange(
     """Replacing a model exchanges the two folders in one step: at no moment is there no model
     at the path (checked at the one point a non-atomic swap would show it)."""
     directory = copy_of(saved, tmp_path)
-    exchange = persistence._rename_exchange
+    exchange = fileio._rename_exchange
     seen = []
 
     def watched(a: Path, b: Path) -> bool:
@@ -316,8 +317,8 @@ def test_the_swap_is_one_atomic_exchange(
         assert Path(dst) != directory and Path(src) != directory, "not atomic"
         replace(src, dst)
 
-    monkeypatch.setattr(persistence, "_rename_exchange", watched)
-    monkeypatch.setattr(persistence.os, "replace", no_fallback)
+    monkeypatch.setattr(fileio, "_rename_exchange", watched)
+    monkeypatch.setattr(fileio.os, "replace", no_fallback)
     save(fit(dataset, PRESETS["base"]), directory, dataset)
     assert seen == [(True, True)]
     assert load_trained(directory).spec == PRESETS["base"]
@@ -336,8 +337,8 @@ def test_without_an_atomic_exchange_a_failed_swap_puts_the_previous_model_back(
             raise OSError(5, "I/O error")  # moving the new model into place fails
         replace(src, dst)
 
-    monkeypatch.setattr(persistence, "_rename_exchange", lambda a, b: False)
-    monkeypatch.setattr(persistence.os, "replace", flaky_replace)
+    monkeypatch.setattr(fileio, "_rename_exchange", lambda a, b: False)
+    monkeypatch.setattr(fileio.os, "replace", flaky_replace)
     with pytest.raises(OSError, match="I/O error"):
         save(fit(dataset, PRESETS["base"]), directory, dataset)
     assert {name: (directory / name).read_bytes() for name in entries(directory)} == before
@@ -353,7 +354,7 @@ def test_the_next_save_removes_what_a_crashed_save_left_and_says_so(
     for leftover in (dead, live):
         leftover.mkdir()
         (leftover / "state.json").write_text("{}")
-    with pytest.warns(LtrWarning, match=r"removed what an interrupted save of .*model left"):
+    with pytest.warns(LtrWarning, match=r"removed what an interrupted write of .*model left"):
         save(fit(dataset, PRESETS["base"]), directory, dataset)
     assert not dead.exists() and live.exists()
     assert sorted(entries(tmp_path)) == sorted(["model", live.name])

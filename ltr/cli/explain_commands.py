@@ -11,6 +11,7 @@ from ltr.cli.boundary import command
 from ltr.cli.common import (
     VALUES,
     DataDir,
+    Force,
     ModelDir,
     console,
     load_data,
@@ -26,8 +27,13 @@ from ltr.situations import SITUATIONS
 def explain(
     model_dir: ModelDir,
     data_dir: DataDir,
-    user: Annotated[str, typer.Option("--user", "-u", help="The user (profile) to explain.")],
     split: Annotated[str, split_option("Split the user belongs to.")],
+    user: Annotated[
+        str | None,
+        typer.Option(
+            "--user", "-u", help="The user (profile) to explain (optional with --html-dir)."
+        ),
+    ] = None,
     top: Annotated[
         int, typer.Option("--top", min=1, help="Photos/concepts shown per direction.")
     ] = 3,
@@ -41,14 +47,29 @@ def explain(
         ),
     ] = None,
     out: Annotated[Path | None, out_option("Also write everything as JSON.")] = None,
+    html: Annotated[
+        Path | None,
+        typer.Option("--html", help="Also write it as one self-contained HTML page."),
+    ] = None,
+    html_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--html-dir",
+            help="Write a page per user of the split plus a sortable index.html into this "
+            "folder (replaced only with --force).",
+        ),
+    ] = None,
+    force: Force = False,
 ) -> None:
     """Which photos and concepts help or hurt a profile in each situation.
 
     Each effect is what the model's score (and the user's percentile among the split's
     users, in percentile points) loses when the photo, or every detection of the concept, is
-    removed: positive = it helps, negative = it hurts.
+    removed: positive = it helps, negative = it hurts. --html / --html-dir write the same as
+    pages to open in a browser.
     """
     from ltr.explain import explain_user
+    from ltr.feedback.pages import write_explain_pages
     from ltr.fileio import write_json_atomic
     from ltr.models.persistence import load_trained
     from ltr.outputs import claim_output
@@ -59,19 +80,39 @@ def explain(
     if unknown:
         raise LtrError(f"unknown situation {unknown[0]!r} (known: {', '.join(SITUATIONS)})")
     chosen = list(dict.fromkeys(chosen))
-    if out is not None:
-        claim_output(out)
+    if user is None and html_dir is None:
+        raise LtrError("missing option --user (or --html-dir: a page for every user)")
+    if user is None and (out is not None or html is not None):
+        raise LtrError("--out and --html describe one user: give --user")
+    for path in (out, html):
+        if path is not None:
+            claim_output(path)
+    if html_dir is not None:
+        claim_output(html_dir, folder=True, replace=force, hint="pass --force to replace it")
     trained = load_trained(model_dir)
     dataset = load_data(data_dir)
-    explanation = explain_user(trained, dataset, split, user)
-    title = f"user {user} ({len(explanation.photos)} photos, {dataset.name} {split})"
-    console.print(profile_table(explanation.scores, explanation.percentiles, chosen, title))
-    for s in chosen:
-        console.print(effects_table(explanation.photos, s, "photo", top))
-        console.print(effects_table(explanation.concepts, s, "concept", top))
-    if out is not None:
-        write_json_atomic(out, explanation.to_dict())
-        say(f"wrote {out}")
+    explanation = None
+    if user is not None:
+        explanation = explain_user(trained, dataset, split, user)
+        title = f"user {user} ({len(explanation.photos)} photos, {dataset.name} {split})"
+        console.print(profile_table(explanation.scores, explanation.percentiles, chosen, title))
+        for s in chosen:
+            console.print(effects_table(explanation.photos, s, "photo", top))
+            console.print(effects_table(explanation.concepts, s, "concept", top))
+        if out is not None:
+            write_json_atomic(out, explanation.to_dict())
+            say(f"wrote {out}")
+    write_explain_pages(
+        trained,
+        dataset,
+        split,
+        model_dir=model_dir,
+        explanation=explanation,
+        html=html,
+        html_dir=html_dir,
+        top=top,
+        say=say,
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -15,15 +15,8 @@ other concepts is scored against the stored vocabulary (`ltr.features.Vocabulary
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import errno
 import hashlib
 import json
-import os
-import secrets
-import shutil
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,9 +27,9 @@ import scipy.sparse as sp
 
 from ltr import __version__
 from ltr.data import Dataset
-from ltr.errors import LtrError, LtrWarning, ModelError
+from ltr.errors import LtrError, ModelError
 from ltr.features import FeatureConfig, FeatureMatrix, Vocabulary, feature_columns, featurize
-from ltr.fileio import public_mode, write_json_atomic
+from ltr.fileio import atomic_directory, write_json_atomic
 from ltr.models.interface import ProfileModel
 from ltr.models.registry import build_model
 from ltr.models.spec import ModelSpec
@@ -47,8 +40,6 @@ MANIFEST = "model.json"
 FORMAT = 3
 #: Fields every manifest has (besides format, ltr_version and checksum).
 MANIFEST_FIELDS = ("spec", "feature_config", "vocabulary", "feature_names", "data", "cv", "files")
-#: Temporary siblings of a model directory being written: ``.NAME.ltr-tmp-PID-RANDOM``.
-_TMP_MARK = ".ltr-tmp-"
 
 
 def ratings_fingerprint(dataset: Dataset) -> str:
@@ -125,12 +116,7 @@ def save_trained(
         raise ValueError("the model was trained on features other than the vocabulary gives")
     if directory.exists() and not (directory / MANIFEST).is_file():
         raise ModelError(f"{directory}: exists and is not a model directory; not replacing it")
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    remove_leftovers(directory)
-    tmp = directory.parent / f".{directory.name}{_TMP_MARK}{os.getpid()}-{secrets.token_hex(4)}"
-    tmp.mkdir()
-    public_mode(tmp, directory=True)
-    try:
+    with atomic_directory(directory) as tmp:
         files = model.save(tmp)
         manifest = {
             "format": FORMAT,
@@ -152,85 +138,7 @@ def save_trained(
         }
         manifest["checksum"] = manifest_checksum(manifest)
         write_json_atomic(tmp / MANIFEST, manifest)
-        _swap_into_place(tmp, directory)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)  # the new model if the swap failed, else the old
     return directory
-
-
-def _rename_exchange(a: Path, b: Path) -> bool:
-    """Swap two existing paths in one atomic step (Linux renameat2 with RENAME_EXCHANGE).
-
-    False where the system cannot (other OS, old kernel, file system without support).
-    """
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        renameat2 = libc.renameat2
-    except (OSError, AttributeError):
-        return False
-    at_fdcwd, rename_exchange = -100, 2
-    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p]
-    renameat2.argtypes += [ctypes.c_uint]
-    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
-        return True
-    code = ctypes.get_errno()
-    if code in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP):
-        return False
-    raise OSError(code, os.strerror(code), str(b))
-
-
-def _swap_into_place(new: Path, directory: Path) -> None:
-    """Put the finished directory `new` at `directory`; afterwards `new` holds the old model.
-
-    With an existing model the two are exchanged atomically, so a reader always finds a
-    whole model. Where that is impossible the old one is moved aside first (a short window
-    without a model; a crash there leaves a leftover that the next save removes).
-    """
-    if not directory.exists():
-        os.replace(new, directory)
-        return
-    if _rename_exchange(new, directory):
-        return
-    aside = new.with_name(new.name + "-old")
-    os.replace(directory, aside)
-    try:
-        os.replace(new, directory)
-    except OSError:
-        os.replace(aside, directory)  # put the previous model back
-        raise
-    os.replace(aside, new)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def remove_leftovers(directory: Path) -> list[Path]:
-    """Remove temporary siblings of `directory` left by a save that crashed (its process is
-    gone); warn about each one. Saves running in other processes are left alone."""
-    removed = []
-    prefix = f".{directory.name}{_TMP_MARK}"
-    with contextlib.suppress(OSError):
-        for path in directory.parent.iterdir():
-            if not path.name.startswith(prefix):
-                continue
-            pid_text = path.name[len(prefix) :].split("-", 1)[0]
-            if pid_text.isdigit() and _pid_alive(int(pid_text)):
-                continue
-            shutil.rmtree(path, ignore_errors=True)
-            removed.append(path)
-            warnings.warn(
-                f"{path}: removed what an interrupted save of {directory} left behind",
-                LtrWarning,
-                stacklevel=2,
-            )
-    return removed
 
 
 def read_manifest(directory: str | Path) -> dict[str, Any]:
