@@ -2,6 +2,7 @@
 
     python benchmarks/featurize.py                 # aware2023 (if present) + 10k and 100k synthetic
     python benchmarks/featurize.py --sizes 2000 --reference-sizes 2000   # quick run
+    python benchmarks/featurize.py --families models     # only the presets' DEFAULT_FAMILIES
 
 Every measurement runs in a fresh subprocess, so peak memory is that of one case only:
 - ``time``: best wall time of `--repeats` calls of `featurize` on the whole data set (all splits),
@@ -10,6 +11,9 @@ Every measurement runs in a fresh subprocess, so peak memory is that of one case
   of the process's max RSS over the call (``rss MiB``; 0 when loading the data peaked higher);
 - ``reference``: one call of the plain Python loop (`tests/reference_features.py`), measured where
   it runs in reasonable time and extrapolated linearly in detections (and labelled so) elsewhere.
+
+``--families``: ``all`` (default: every family, what `ltr cv/train` compute), ``models`` (the
+presets' `DEFAULT_FAMILIES`) or a comma-separated list; the reference loop always computes all.
 
 Prints a markdown table and writes JSON to benchmarks/results/featurize.json (git-ignored).
 """
@@ -50,14 +54,28 @@ def _load(spec: str, seed: int):
     return load_dataset(arg)
 
 
-def worker(spec: str, impl: str, repeats: int, seed: int) -> dict[str, Any]:
+def families_of(text: str) -> tuple[str, ...] | None:
+    """``all`` -> None (every family), ``models`` -> the presets' DEFAULT_FAMILIES, else a list."""
+    if text == "all":
+        return None
+    if text == "models":
+        from ltr.models.registry import DEFAULT_FAMILIES
+
+        return DEFAULT_FAMILIES
+    from ltr.features.config import parse_families
+
+    return parse_families(text)
+
+
+def worker(spec: str, impl: str, repeats: int, seed: int, families: str) -> dict[str, Any]:
     """Measure one (data set, implementation) case in this process."""
-    from ltr.features import featurize
+    from ltr.features import FeatureConfig, featurize
 
     # The plain-loop featuriser is the tests' oracle and lives with them.
     sys.path.insert(0, str(ROOT / "tests"))
     from reference_features import featurize_reference
 
+    config = FeatureConfig(families=families_of(families) if impl == "vectorised" else None)
     run = featurize if impl == "vectorised" else featurize_reference
     dataset = _load(spec, seed)
     gc.collect()
@@ -68,13 +86,14 @@ def worker(spec: str, impl: str, repeats: int, seed: int) -> dict[str, Any]:
         matrix = None
         gc.collect()
         start, cpu_start = time.perf_counter(), time.process_time()
-        matrix = run(dataset, None)
+        matrix = run(dataset, None, config)
         times.append(time.perf_counter() - start)
         cpu_times.append(time.process_time() - cpu_start)
     rss_growth = max(_maxrss_mib() - rss_before, 0.0)
     result: dict[str, Any] = {
         "data": spec,
         "impl": impl,
+        "families": families if impl == "vectorised" else "all",
         "users": int(matrix.shape[0]),
         "features": int(matrix.shape[1]),
         "detections": int(len(dataset.detections)),
@@ -91,15 +110,16 @@ def worker(spec: str, impl: str, repeats: int, seed: int) -> dict[str, Any]:
         matrix = None
         gc.collect()
         tracemalloc.start()
-        run(dataset, None)
+        run(dataset, None, config)
         result["traced_peak_mib"] = tracemalloc.get_traced_memory()[1] / 2**20
         tracemalloc.stop()
     return result
 
 
-def measure(spec: str, impl: str, repeats: int, seed: int) -> dict[str, Any]:
+def measure(spec: str, impl: str, repeats: int, seed: int, families: str) -> dict[str, Any]:
     """Run `worker` in a fresh interpreter and return its JSON result."""
     command = [sys.executable, __file__, "--worker", spec, impl, str(repeats), "--seed", str(seed)]
+    command += ["--families", families]
     done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, check=False)
     if done.returncode != 0:
         raise SystemExit(f"benchmark case {spec} / {impl} failed:\n{done.stderr}")
@@ -113,9 +133,9 @@ def _label(spec: str) -> str:
 
 def table(rows: list[dict[str, Any]]) -> str:
     header = (
-        "| data | users | detections | features | time (s) | CPU (s) | peak MiB (traced) "
-        "| rss MiB | reference loop (s) | speed-up |\n"
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        "| data | families | users | detections | features | time (s) | CPU (s) "
+        "| peak MiB (traced) | rss MiB | reference loop (s) | speed-up |\n"
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     )
     lines = [header]
     for row in rows:
@@ -127,7 +147,8 @@ def table(rows: list[dict[str, Any]]) -> str:
             ref_cell = f"{ref['seconds']:.1f}{mark}"
             ratio_cell = f"{ref['seconds'] / fast['seconds']:.0f}x{mark}"
         lines.append(
-            f"| {_label(fast['data'])} | {fast['users']:,} | {fast['detections']:,} "
+            f"| {_label(fast['data'])} | {fast['families']} | {fast['users']:,} "
+            f"| {fast['detections']:,} "
             f"| {fast['features']:,} | {fast['seconds']:.2f} | {fast['cpu_seconds']:.2f} "
             f"| {fast['traced_peak_mib']:.0f} "
             f"| {fast['rss_growth_mib']:.0f} | {ref_cell} | {ratio_cell} |"
@@ -144,13 +165,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--repeats", type=int, default=3, help="timed calls per case (best)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--families", default="all", help="all, models (DEFAULT_FAMILIES) or a comma list"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS / "featurize.json")
     parser.add_argument("--worker", nargs=3, metavar=("DATA", "IMPL", "REPEATS"), help="internal")
     args = parser.parse_args(argv)
 
     if args.worker:
         spec, impl, repeats = args.worker
-        print(json.dumps(worker(spec, impl, int(repeats), args.seed)))
+        print(json.dumps(worker(spec, impl, int(repeats), args.seed, args.families)))
         return 0
 
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
@@ -164,10 +188,11 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict[str, Any]] = []
     for spec in specs:
         print(f"measuring {_label(spec)} ...", file=sys.stderr, flush=True)
-        row: dict[str, Any] = {"vectorised": measure(spec, "vectorised", args.repeats, args.seed)}
+        fast = measure(spec, "vectorised", args.repeats, args.seed, args.families)
+        row: dict[str, Any] = {"vectorised": fast}
         n = int(spec.partition(":")[2]) if spec.startswith("synthetic") else None
         if n is None or n in measured:
-            ref = measure(spec, "reference", 1, args.seed)
+            ref = measure(spec, "reference", 1, args.seed, "all")
             row["reference"] = {**ref, "extrapolated": False}
         rows.append(row)
     # Extrapolate the loop linearly in detections from the largest measured synthetic case.

@@ -23,6 +23,7 @@ from ltr.features.config import (
     threshold_label,
 )
 from ltr.features.matrix import FeatureMatrix
+from ltr.features.vocabulary import Vocabulary
 from ltr.situations import SITUATIONS
 
 
@@ -45,8 +46,12 @@ def _user_features(
     focal: dict[str, dict[str, float]],
     concepts: list[str],
     config: FeatureConfig,
+    components: dict[str, list[float]],
 ) -> dict[str, float]:
-    """Every feature of one profile, from its images and (image, concept, conf, area) list."""
+    """Every feature of one profile, from its images and (image, concept, conf, area) list.
+
+    `components` maps a concept to its loadings on the ``embed`` components (the fit is
+    checked on its own against numpy's SVD: `embedding_reference`)."""
     out: dict[str, float] = {}
     by_image: dict[str, list[tuple[str, float, float]]] = {}
     count: dict[str, int] = {}
@@ -67,6 +72,10 @@ def _user_features(
     out["n_detections"] = float(len(detections))
     out["det_per_image"] = _div(len(detections), n_det_images)
     out["n_concepts"] = float(len(count))
+    for j in range(config.embed_dim):
+        out[f"embed{j + 1}"] = sum(
+            math.log1p(len(shown)) * components[c][j] for c, shown in shown_in.items()
+        )
     for c in concepts:
         out[f"freq:{c}"] = _div(len(shown_in.get(c, ())), n_images)
         out[f"count:{c}"] = float(count.get(c, 0))
@@ -126,6 +135,33 @@ def _user_features(
     return out
 
 
+def image_counts_reference(dataset: Dataset) -> dict[str, dict[str, int]]:
+    """``{user: {concept: images showing it}}`` over every split, one detection at a time."""
+    shown: dict[str, dict[str, set[str]]] = {}
+    detections = dataset.detections
+    for user, image, concept in zip(
+        detections["user"], detections["image"], detections["concept"], strict=True
+    ):
+        shown.setdefault(user, {}).setdefault(concept, set()).add(image)
+    return {u: {c: len(images) for c, images in by_c.items()} for u, by_c in shown.items()}
+
+
+def embedding_reference(dataset: Dataset, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Top `k` right singular vectors (sign: largest |loading| positive) and singular values
+    of the ``users x concepts`` matrix log(1 + images showing the concept), by numpy's SVD."""
+    concepts = list(concept_vocabulary(dataset))
+    counts = image_counts_reference(dataset)
+    rows = np.array(
+        [[math.log1p(by_c.get(c, 0)) for c in concepts] for by_c in counts.values()]
+    ).reshape(len(counts), len(concepts))
+    _, values, vt = np.linalg.svd(rows, full_matrices=False)
+    top = vt[:k].copy()
+    for row in top:
+        peak = int(np.argmax(np.abs(row)))
+        row *= 1.0 if row[peak] >= 0 else -1.0
+    return top, values[:k]
+
+
 def featurize_reference(
     dataset: Dataset, split: str | None, config: FeatureConfig | None = None
 ) -> FeatureMatrix:
@@ -138,6 +174,11 @@ def featurize_reference(
         users = list(dataset.split_users(split))
         detections, image_rows = dataset.split_detections(split), dataset.split_images(split)
     concepts = list(concept_vocabulary(dataset))
+    # The embedding is data-derived state: its fit is checked apart (`embedding_reference`),
+    # here only how a profile is projected on it.
+    embedding = Vocabulary.from_dataset(dataset).embedding
+    assert embedding is not None
+    components = {c: list(embedding[:, j]) for j, c in enumerate(concepts)}
     ratings = {c: {s: 0.0 for s in SITUATIONS} for c in concepts}
     for concept, row in dataset.ratings.iterrows():
         ratings[str(concept)] = {s: float(row[s]) for s in SITUATIONS}
@@ -170,7 +211,9 @@ def featurize_reference(
     names = list(columns["name"])
     rows = np.zeros((len(users), len(names)))
     for i, user in enumerate(users):
-        values = _user_features(images[user], found[user], ratings, focal, concepts, config)
+        values = _user_features(
+            images[user], found[user], ratings, focal, concepts, config, components
+        )
         rows[i] = [values[name] for name in names]
     assert active_families(dataset.has_boxes, config) == list(pd.unique(columns["family"]))
     return FeatureMatrix(

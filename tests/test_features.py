@@ -12,7 +12,7 @@ import pytest
 import scipy.sparse as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from reference_features import featurize_reference
+from reference_features import embedding_reference, featurize_reference, image_counts_reference
 from typer.testing import CliRunner
 
 from ltr.cli.main import app
@@ -21,9 +21,11 @@ from ltr.data.loading import load_dataset
 from ltr.errors import LtrError
 from ltr.features import FAMILIES, FeatureConfig, FeatureMatrix, featurize
 from ltr.features import profile as profile_module
-from ltr.features.config import concept_vocabulary, parse_families
+from ltr.features.config import concept_vocabulary, feature_columns, parse_families
+from ltr.features.embedding import MAX_COMPONENTS, fit_components, image_counts
 from ltr.features.io import read_features, write_features
 from ltr.features.profile import sorted_within_groups
+from ltr.features.vocabulary import Vocabulary
 from ltr.situations import SITUATIONS
 
 NAN = float("nan")
@@ -227,7 +229,9 @@ def test_reference_matches_on_the_tiny_data() -> None:
     dataset = tiny()
     for split in ("train", "test", None):
         assert_same(featurize(dataset, split), featurize_reference(dataset, split))
-    config = FeatureConfig(thresholds=(0.35, 0.9), quantiles=(0.0, 1 / 3), focal_gamma=0.5)
+    config = FeatureConfig(
+        thresholds=(0.35, 0.9), quantiles=(0.0, 1 / 3), focal_gamma=0.5, embed_dim=3
+    )
     assert_same(featurize(dataset, "train", config), featurize_reference(dataset, "train", config))
 
 
@@ -479,3 +483,114 @@ def test_real_data_round_trip_through_parquet(aware2023: Path, tmp_path: Path) -
     back = read_features(tmp_path / "test.parquet")
     pd.testing.assert_frame_equal(back, m.to_frame(), check_exact=True)
     assert not math.isnan(back.to_numpy().sum())
+
+
+# --------------------------------------------------------------------- the embed family
+def test_embed_is_the_projection_of_log_image_counts_on_the_stored_components() -> None:
+    dataset = tiny()
+    components = Vocabulary.from_dataset(dataset).embedding
+    assert components is not None and components.shape == (MAX_COMPONENTS, 4)  # a, b, c, z
+    m = featurize(dataset, "train", FeatureConfig(embed_dim=3, families=("embed",)))
+    assert list(m.columns["name"]) == ["embed1", "embed2", "embed3"]
+    # u1 shows a in 1 image (i1), b in 2 (i1, i2); u2 shows a and z once; u3 nothing
+    for user, shown in {"u1": (1, 2, 0, 0), "u2": (1, 0, 0, 1), "u3": (0, 0, 0, 0)}.items():
+        want = np.log1p(np.array(shown, dtype=float)) @ components[:3].T
+        assert np.allclose(m.to_frame().loc[user].to_numpy(), want, **TOL), user
+
+
+def test_embedding_components_of_a_hand_made_matrix() -> None:
+    """Two concepts that never share a profile: the components are the unit vectors, the
+    more frequent concept first; the remaining components (zero singular values) are zero."""
+    counts = sp.csr_matrix(np.array([[3.0, 0.0], [1.0, 0.0], [0.0, 1.0]]))
+    components = fit_components(counts, n_components=3)
+    assert np.array_equal(components, [[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]])
+    assert not fit_components(sp.csr_matrix((0, 2)), n_components=2).any()
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(dataset=random_datasets())
+def test_image_counts_match_the_loop(dataset: Dataset) -> None:
+    concepts = concept_vocabulary(dataset)
+    fast = image_counts(dataset.detections, concepts).toarray()
+    slow = image_counts_reference(dataset)
+    expected = np.array([[by_c.get(c, 0) for c in concepts] for by_c in slow.values()])
+    # rows are users in first-appearance order, as the loop's dict
+    assert np.array_equal(fast, expected.reshape(fast.shape))
+
+
+def assert_components_match_svd(dataset: Dataset) -> None:
+    """The Gram-matrix fit equals numpy's SVD for every component whose singular value is
+    well apart from its neighbours (a repeated one has no unique direction)."""
+    fitted = Vocabulary.from_dataset(dataset).embedding
+    k = min(MAX_COMPONENTS, len(concept_vocabulary(dataset)))
+    expected, values = embedding_reference(dataset, k + 1)
+    gaps = np.abs(np.diff(values))
+    checked = 0
+    for j in range(k):
+        apart = gaps[j] > 1e-3 * values[0] and (j == 0 or gaps[j - 1] > 1e-3 * values[0])
+        if apart:
+            assert np.allclose(fitted[j], expected[j], rtol=0, atol=1e-8), j
+            checked += 1
+    assert checked >= k // 2
+
+
+def test_embedding_fit_matches_numpy_svd_on_synthetic_data() -> None:
+    assert_components_match_svd(synthetic(300, seed=4))
+
+
+def test_embedding_fit_matches_numpy_svd_on_real_data(aware2023: Path, lervup2021: Path) -> None:
+    for folder in (aware2023, lervup2021):
+        assert_components_match_svd(load_dataset(folder))
+
+
+def test_embedding_is_fitted_on_every_split_and_stored_not_refitted() -> None:
+    """Components come from all splits' detections (no labels), so every split is projected
+    on the same ones; another data set featurised with a stored vocabulary is projected on
+    the stored components, never on its own."""
+    dataset = synthetic(300, seed=6)
+    vocabulary = Vocabulary.from_dataset(dataset)
+    everyone = image_counts(dataset.detections, vocabulary.concepts)
+    assert np.array_equal(vocabulary.embedding, fit_components(everyone))
+    train_only = image_counts(dataset.split_detections("train"), vocabulary.concepts)
+    assert not np.allclose(fit_components(train_only), vocabulary.embedding)
+
+    other = synthetic(200, seed=7)
+    config = FeatureConfig(families=("embed",))
+    stored = featurize(other, "val", config, Vocabulary.from_dict(vocabulary.to_dict()))
+    own = featurize(other, "val", config)
+    counts = image_counts(other.split_detections("val"), vocabulary.concepts)
+    assert counts.shape[0] == len(stored.users)  # every val user has a detection here
+    want = np.log1p(counts.toarray()) @ vocabulary.embedding[:16].T
+    order = pd.unique(other.split_detections("val")["user"])
+    assert np.allclose(stored.reindex(order).dense(), want, **TOL)
+    assert not np.allclose(own.dense(), stored.dense())
+
+
+def test_a_vocabulary_without_embedding_skips_the_family() -> None:
+    """Models saved before the family existed stored no components: they still featurise."""
+    dataset = tiny()
+    saved = Vocabulary.from_dataset(dataset).to_dict()
+    assert len(saved["embedding"]) == MAX_COMPONENTS
+    old = {key: value for key, value in saved.items() if key != "embedding"}
+    vocabulary = Vocabulary.from_dict(old)
+    assert vocabulary.embedding is None
+    m = featurize(dataset, "train", FeatureConfig(), vocabulary)
+    assert "embed" not in m.families and "embed" in featurize(dataset, "train").families
+    assert m.columns.equals(
+        feature_columns(vocabulary.concepts, True, FeatureConfig(), has_embedding=False)
+    )
+    back = Vocabulary.from_dict(saved)
+    assert np.array_equal(back.embedding, Vocabulary.from_dataset(dataset).embedding)
+    with pytest.raises(LtrError, match="not a concept vocabulary"):
+        Vocabulary.from_dict({**saved, "embedding": [[0.0] * 4]})
+
+
+def test_embed_dim_is_validated_and_round_trips() -> None:
+    for bad in (0, MAX_COMPONENTS + 1, 2.5, True):
+        with pytest.raises(LtrError, match="embedding dimension"):
+            FeatureConfig(embed_dim=bad)  # type: ignore[arg-type]
+    config = FeatureConfig(embed_dim=4, families=("embed",))
+    assert FeatureConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+    old = {k: v for k, v in FeatureConfig().to_dict().items() if k != "embed_dim"}
+    assert FeatureConfig.from_dict(old) == FeatureConfig()  # configs saved before the family
+    assert featurize(tiny(), "train", config).shape == (3, 4)

@@ -24,9 +24,11 @@ from ltr.features.config import (
     FeatureConfig,
     active_families,
     feature_columns,
+    profile_names,
     quantile_label,
     threshold_label,
 )
+from ltr.features.embedding import project
 from ltr.features.matrix import FeatureMatrix
 from ltr.features.vocabulary import Vocabulary
 from ltr.situations import SITUATIONS
@@ -123,6 +125,7 @@ class Profiles:
     pair_area_conf_sum: np.ndarray  # confidence x box area (detections without a box add 0)
     user_area_sum: np.ndarray  # box areas per user
     user_boxes: np.ndarray  # detections with a box per user
+    embedding: np.ndarray | None = None  # components x concepts of the `embed` family
 
     @classmethod
     def build(
@@ -133,6 +136,7 @@ class Profiles:
         concepts: pd.Index,
         ratings: np.ndarray,
         source: object = None,
+        embedding: np.ndarray | None = None,
     ) -> Profiles:
         n_users, n_concepts = len(users), len(concepts)
         det_user = _codes(detections["user"], users).astype(np.int64)
@@ -213,6 +217,7 @@ class Profiles:
             pair_area_conf_sum=sums(area_conf),
             user_area_sum=user_area_sum,
             user_boxes=user_boxes,
+            embedding=embedding,
         )
 
     # ------------------------------------------------------------------ grouped helpers
@@ -431,6 +436,16 @@ def _area(p: Profiles, config: FeatureConfig) -> dict[str, np.ndarray]:
     }
 
 
+def _embed(p: Profiles, config: FeatureConfig) -> dict[str, np.ndarray]:
+    """Coordinates on the vocabulary's first `embed_dim` components (`ltr.features.embedding`)."""
+    if p.embedding is None:  # featurize skips the family then; a programming error here
+        raise ValueError("the embed family needs a vocabulary with embedding components")
+    counts = p.concept_block(p.user_concept["images"])
+    coordinates = project(counts, p.embedding[: config.embed_dim])
+    names = profile_names("embed", config)
+    return {name: coordinates[:, j] for j, name in enumerate(names)}
+
+
 FAMILY_FUNCTIONS: dict[str, Callable[[Profiles, FeatureConfig], object]] = {
     "size": _size,
     "freq": _freq,
@@ -443,6 +458,7 @@ FAMILY_FUNCTIONS: dict[str, Callable[[Profiles, FeatureConfig], object]] = {
     "focal": _focal,
     "dist": _dist,
     "area": _area,
+    "embed": _embed,
 }
 assert set(FAMILY_FUNCTIONS) == set(FAMILIES)
 
@@ -479,17 +495,25 @@ def featurize(
     config = config or FeatureConfig()
     users, detections, images = split_frames(dataset, split)
     if vocabulary is None:
-        vocabulary = Vocabulary.from_dataset(dataset)
+        # fitting the embedding costs a pass over every split's detections: only when wanted
+        vocabulary = Vocabulary.from_dataset(dataset, embedding=config.wants("embed"))
     else:
         where = dataset.name if split is None else f"{dataset.name} {split}"
         detections = vocabulary.known_detections(detections, where)
     concepts, has_boxes = vocabulary.concepts, vocabulary.has_boxes
-    columns = feature_columns(concepts, has_boxes, config)
+    has_embedding = vocabulary.embedding is not None
+    columns = feature_columns(concepts, has_boxes, config, has_embedding)
     profiles = Profiles.build(
-        users, detections, images, concepts, np.asarray(vocabulary.ratings), dataset.source
+        users,
+        detections,
+        images,
+        concepts,
+        np.asarray(vocabulary.ratings),
+        dataset.source,
+        vocabulary.embedding,
     )
     blocks = []
-    for family in active_families(has_boxes, config):
+    for family in active_families(has_boxes, config, has_embedding):
         names = columns.loc[columns["family"] == family, "name"].tolist()
         result = FAMILY_FUNCTIONS[family](profiles, config)
         if FAMILIES[family][0] == "concept":

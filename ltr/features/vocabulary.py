@@ -19,6 +19,7 @@ import pandas as pd
 
 from ltr.data.dataset import Dataset
 from ltr.errors import LtrError, LtrWarning, ModelError
+from ltr.features.embedding import MAX_COMPONENTS, fit_components, image_counts
 from ltr.situations import SITUATIONS
 
 
@@ -31,12 +32,17 @@ class Vocabulary:
         ratings: ``len(concepts) x 4`` ratings in `SITUATIONS` order (0 for unrated concepts).
         rated: whether each concept had a rating (unrated ones count as rating 0).
         has_boxes: whether the training data had boxes (box-area features exist).
+        embedding: ``MAX_COMPONENTS x len(concepts)`` components of the ``embed`` family
+            (`ltr.features.embedding`), fitted on the unlabelled detections of every split of
+            the data set the vocabulary comes from; None in vocabularies saved before the
+            family existed (the family is then skipped).
     """
 
     concepts: pd.Index
     ratings: np.ndarray
     rated: np.ndarray
     has_boxes: bool
+    embedding: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         concepts = pd.Index([str(c) for c in self.concepts], name="concept", dtype=object)
@@ -46,20 +52,36 @@ class Vocabulary:
             raise ValueError(f"concept {concepts[concepts.duplicated()][0]!r} repeats")
         ratings.setflags(write=False)
         rated.setflags(write=False)
+        if self.embedding is not None:
+            embedding = np.array(self.embedding, dtype=np.float64)
+            if embedding.shape != (MAX_COMPONENTS, len(concepts)):
+                raise ValueError(
+                    f"embedding shape {embedding.shape} != ({MAX_COMPONENTS}, {len(concepts)})"
+                )
+            embedding.setflags(write=False)
+            object.__setattr__(self, "embedding", embedding)
         object.__setattr__(self, "concepts", concepts)
         object.__setattr__(self, "ratings", ratings)
         object.__setattr__(self, "rated", rated)
         object.__setattr__(self, "has_boxes", bool(self.has_boxes))
 
     @classmethod
-    def from_dataset(cls, dataset: Dataset) -> Vocabulary:
-        """Every rated concept of `dataset`, then its detected-but-unrated concepts (rating 0)."""
+    def from_dataset(cls, dataset: Dataset, *, embedding: bool = True) -> Vocabulary:
+        """Every rated concept of `dataset`, then its detected-but-unrated concepts (rating 0).
+
+        With `embedding`, the ``embed`` components are fitted on the detections of every split
+        (never on labels): the same data set always gives the same components, whichever split
+        is featurised, so train, val and test columns mean the same.
+        """
         rated = [str(c) for c in dataset.ratings.index]
         concepts = pd.Index([*rated, *dataset.unrated_concepts], name="concept", dtype=object)
         ratings = dataset.ratings[list(SITUATIONS)].astype(float)
         matrix = ratings.reindex(concepts).fillna(0.0).to_numpy(dtype=np.float64)
         is_rated = np.arange(len(concepts)) < len(rated)
-        return cls(concepts, matrix, is_rated, dataset.has_boxes)
+        components = (
+            fit_components(image_counts(dataset.detections, concepts)) if embedding else None
+        )
+        return cls(concepts, matrix, is_rated, dataset.has_boxes, components)
 
     def __len__(self) -> int:
         return len(self.concepts)
@@ -116,12 +138,19 @@ class Vocabulary:
             "ratings": self.ratings.tolist(),
             "rated": self.rated.tolist(),
             "has_boxes": self.has_boxes,
+            "embedding": None if self.embedding is None else self.embedding.tolist(),
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Vocabulary:
         try:
-            return cls(data["concepts"], data["ratings"], data["rated"], data["has_boxes"])
+            return cls(
+                data["concepts"],
+                data["ratings"],
+                data["rated"],
+                data["has_boxes"],
+                data.get("embedding"),  # absent in models saved before the embed family
+            )
         except (KeyError, TypeError, ValueError) as error:
             raise LtrError(f"not a concept vocabulary ({type(error).__name__}: {error})") from None
 
