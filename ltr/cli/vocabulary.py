@@ -52,6 +52,7 @@ FEATURE_FAMILIES: tuple[str, ...] = (
     "focal",
     "dist",
     "area",
+    "embed",
 )
 #: ltr.tuning.space.SPACES (keys) and DEFAULT_SPACE.
 SPACES: tuple[str, ...] = (
