@@ -488,7 +488,32 @@ def test_merged_overrides_fields_and_merges_params() -> None:
         ({"learner": "ridge", "members": [{"learner": "ridge"}]}, "only an ensemble has members"),
         (
             {"learner": "ensemble", "members": [{"learner": "ridge"}], "params": {"eta": 1}},
-            "an ensemble has no params of its own",
+            r"unknown ensemble option\(s\) eta \(known: inner_folds",
+        ),
+        (
+            {
+                "learner": "ensemble",
+                "members": [{"learner": "ridge"}],
+                "weights": [1],
+                "params": {"shrink": 0.5},
+            },
+            "an ensemble with fixed weights has no params of its own",
+        ),
+        (
+            {"learner": "ensemble", "members": [{"learner": "ridge"}], "params": {"shrink": 2}},
+            "shrink must be a number from 0 to 1, not 2",
+        ),
+        (
+            {
+                "learner": "ensemble",
+                "members": [{"learner": "ridge"}],
+                "params": {"inner_folds": 1},
+            },
+            "inner_folds must be an integer >= 2, not 1",
+        ),
+        (
+            {"learner": "ensemble", "members": [{"learner": "ridge"}], "params": {"cross": 1}},
+            "cross must be true or false, not 1",
         ),
         (
             {"learner": "ensemble", "members": [{"learner": "ridge"}], "weights": [1, 2]},
