@@ -50,6 +50,8 @@ def fast(spec: ModelSpec) -> ModelSpec:
         return dataclasses.replace(spec, members=tuple(fast(m) for m in spec.members))
     if spec.learner in ("base", "ridge"):
         return spec
+    if spec.learner == "extra-trees":
+        return spec.merged({"params": {"n_estimators": FAST_ROUNDS}})
     return spec.merged({"params": {"num_boost_round": FAST_ROUNDS}})
 
 
@@ -449,7 +451,7 @@ def test_spec_round_trips_through_json(name: str) -> None:
 
 def test_with_seed_seeds_the_members_apart() -> None:
     spec = PRESETS["default"].with_seed(5)
-    assert spec.seed == 5 and [m.seed for m in spec.members] == [5, 6]
+    assert spec.seed == 5 and [m.seed for m in spec.members] == [5, 6, 7, 8]
 
 
 @pytest.mark.parametrize("name", list(PRESETS))
@@ -465,7 +467,7 @@ def test_merged_overrides_fields_and_merges_params() -> None:
     assert dict(twice.params) == {"num_leaves": 15, "learning_rate": 0.1}
     assert (twice.calibration, twice.n_grades, twice.families) == ("normal", 8, base.families)
     assert base.params == {} and base.calibration == "none"  # the preset is untouched
-    ensemble = PRESETS["default"].merged({"calibration": "isotonic", "weights": [1, 1]})
+    ensemble = PRESETS["ridge-xgb"].merged({"calibration": "isotonic", "weights": [1, 1]})
     assert ensemble.calibration == "isotonic" and ensemble.weights == (1.0, 1.0)
 
 
@@ -589,3 +591,32 @@ def test_a_back_end_gets_its_own_plain_copy_of_the_parameters() -> None:
     assert learner.params == {"label_gain": [0, 1, 3], "num_leaves": 3}
     learner.params["label_gain"].append(7)
     assert spec.params["label_gain"] == (0, 1, 3)
+
+
+# ------------------------------------------------------------------------------ extra trees
+def test_extra_trees_is_one_multi_output_forest_scored_like_scikit_learn(data: Data) -> None:
+    from sklearn.ensemble import ExtraTreesRegressor
+
+    spec = ModelSpec("extra-trees", params={"n_estimators": 15}, families=("freq", "base"), seed=3)
+    model = build_model(spec).fit(data.train, data.labels)
+    X = data.train.select(spec.families).dense()
+    y = data.labels.loc[data.train.users, list(SITUATIONS)].to_numpy()
+    center, spread = y.mean(axis=0), y.std(axis=0)
+    forest = ExtraTreesRegressor(15, max_features=0.3, min_samples_leaf=5, random_state=3)
+    forest.fit(X, (y - center) / spread)
+    expected = forest.predict(data.val.select(spec.families).dense()) * spread + center
+    np.testing.assert_allclose(model.predict_array(data.val), expected, rtol=0, atol=1e-12)
+    # one forest: the four situations share every split
+    first, second = model.learners_[0], model.learners_[3]
+    np.testing.assert_array_equal(first.threshold_, second.threshold_)
+    assert not np.array_equal(first.value_, second.value_)
+
+
+def test_extra_trees_can_grow_one_forest_per_situation(data: Data) -> None:
+    params = {"n_estimators": 5, "multi_output": False}
+    model = build_model(ModelSpec("extra-trees", params=params, seed=1)).fit(
+        data.train, data.labels
+    )
+    first, second = model.learners_[0], model.learners_[1]
+    assert not np.array_equal(first.threshold_, second.threshold_)
+    assert val_pearson(model.predict_array(data.val), data).mean() > 0.1
