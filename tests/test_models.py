@@ -50,6 +50,8 @@ def fast(spec: ModelSpec) -> ModelSpec:
         return dataclasses.replace(spec, members=tuple(fast(m) for m in spec.members))
     if spec.learner in ("base", "ridge"):
         return spec
+    if spec.learner == "extra-trees":
+        return spec.merged({"params": {"n_estimators": FAST_ROUNDS}})
     return spec.merged({"params": {"num_boost_round": FAST_ROUNDS}})
 
 
@@ -449,7 +451,7 @@ def test_spec_round_trips_through_json(name: str) -> None:
 
 def test_with_seed_seeds_the_members_apart() -> None:
     spec = PRESETS["default"].with_seed(5)
-    assert spec.seed == 5 and [m.seed for m in spec.members] == [5, 6]
+    assert spec.seed == 5 and [m.seed for m in spec.members] == [5, 6, 7, 8]
 
 
 @pytest.mark.parametrize("name", list(PRESETS))
@@ -465,7 +467,7 @@ def test_merged_overrides_fields_and_merges_params() -> None:
     assert dict(twice.params) == {"num_leaves": 15, "learning_rate": 0.1}
     assert (twice.calibration, twice.n_grades, twice.families) == ("normal", 8, base.families)
     assert base.params == {} and base.calibration == "none"  # the preset is untouched
-    ensemble = PRESETS["default"].merged({"calibration": "isotonic", "weights": [1, 1]})
+    ensemble = PRESETS["ridge-xgb"].merged({"calibration": "isotonic", "weights": [1, 1]})
     assert ensemble.calibration == "isotonic" and ensemble.weights == (1.0, 1.0)
 
 
@@ -488,7 +490,32 @@ def test_merged_overrides_fields_and_merges_params() -> None:
         ({"learner": "ridge", "members": [{"learner": "ridge"}]}, "only an ensemble has members"),
         (
             {"learner": "ensemble", "members": [{"learner": "ridge"}], "params": {"eta": 1}},
-            "an ensemble has no params of its own",
+            r"unknown ensemble option\(s\) eta \(known: inner_folds",
+        ),
+        (
+            {
+                "learner": "ensemble",
+                "members": [{"learner": "ridge"}],
+                "weights": [1],
+                "params": {"shrink": 0.5},
+            },
+            "an ensemble with fixed weights has no params of its own",
+        ),
+        (
+            {"learner": "ensemble", "members": [{"learner": "ridge"}], "params": {"shrink": 2}},
+            "shrink must be a number from 0 to 1, not 2",
+        ),
+        (
+            {
+                "learner": "ensemble",
+                "members": [{"learner": "ridge"}],
+                "params": {"inner_folds": 1},
+            },
+            "inner_folds must be an integer >= 2, not 1",
+        ),
+        (
+            {"learner": "ensemble", "members": [{"learner": "ridge"}], "params": {"cross": 1}},
+            "cross must be true or false, not 1",
         ),
         (
             {"learner": "ensemble", "members": [{"learner": "ridge"}], "weights": [1, 2]},
@@ -612,3 +639,42 @@ def test_xgboost_training_emits_no_raw_warnings(data: Data) -> None:
         for key in ("xgb-regression", "xgb-pairwise", "xgb-ndcg"):
             build_model(fast(PRESETS[key])).fit(data.train, data.labels)
     assert [str(w.message) for w in caught if "xgboost" in str(w.filename)] == []
+
+
+# ------------------------------------------------------------------------------ extra trees
+def test_extra_trees_is_one_multi_output_forest_scored_like_scikit_learn(data: Data) -> None:
+    from sklearn.ensemble import ExtraTreesRegressor
+
+    spec = ModelSpec("extra-trees", params={"n_estimators": 15}, families=("freq", "base"), seed=3)
+    model = build_model(spec).fit(data.train, data.labels)
+    X = data.train.select(spec.families).dense()
+    y = data.labels.loc[data.train.users, list(SITUATIONS)].to_numpy()
+    center, spread = y.mean(axis=0), y.std(axis=0)
+    forest = ExtraTreesRegressor(15, max_features=0.3, min_samples_leaf=5, random_state=3)
+    forest.fit(X, (y - center) / spread)
+    expected = forest.predict(data.val.select(spec.families).dense()) * spread + center
+    np.testing.assert_allclose(model.predict_array(data.val), expected, rtol=0, atol=1e-12)
+    # one forest: the four situations share every split
+    first, second = model.learners_[0], model.learners_[3]
+    np.testing.assert_array_equal(first.threshold_, second.threshold_)
+    assert not np.array_equal(first.value_, second.value_)
+
+
+def test_extra_trees_can_grow_one_forest_per_situation(data: Data) -> None:
+    params = {"n_estimators": 5, "multi_output": False}
+    model = build_model(ModelSpec("extra-trees", params=params, seed=1)).fit(
+        data.train, data.labels
+    )
+    first, second = model.learners_[0], model.learners_[1]
+    assert not np.array_equal(first.threshold_, second.threshold_)
+    assert val_pearson(model.predict_array(data.val), data).mean() > 0.1
+
+
+def test_extra_trees_checks_its_parameter_names_against_scikit_learn() -> None:
+    ModelSpec("extra-trees", params={"n_estimators": 5, "max_depth": 3, "multi_output": False})
+    with pytest.raises(
+        LtrError, match="'min_sample_leaf' for extra-trees; did you mean 'min_samples_leaf'"
+    ):
+        ModelSpec("extra-trees", params={"min_sample_leaf": 3})
+    with pytest.raises(LtrError, match="unknown parameter 'random_state' for extra-trees"):
+        ModelSpec("extra-trees", params={"random_state": 3})  # the spec's seed sets it

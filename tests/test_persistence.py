@@ -38,6 +38,8 @@ def fast(spec: ModelSpec) -> ModelSpec:
         return dataclasses.replace(spec, members=tuple(fast(m) for m in spec.members))
     if spec.learner in ("base", "ridge"):
         return spec
+    if spec.learner == "extra-trees":
+        return spec.merged({"params": {"n_estimators": 20}})
     return spec.merged({"params": {"num_boost_round": 20}})
 
 

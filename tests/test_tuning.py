@@ -123,9 +123,11 @@ def test_conditional_parameters_follow_their_condition() -> None:
         study.tell(trial, 0.0)
 
 
-def test_ensemble_default_trial_is_the_default_preset() -> None:
+def test_ensemble_default_trial_is_the_ridge_xgb_preset() -> None:
+    """The ensemble space is ridge + one GBDT; it starts from that pair's preset (the former
+    default), not from the four-member default."""
     spec = get_space("ensemble").spec_from_params(get_space("ensemble").defaults)
-    default = preset("default")
+    default = preset("ridge-xgb")
     assert [m.learner for m in spec.members] == [m.learner for m in default.members]
     assert spec.weights == pytest.approx(default.weights / np.sum(default.weights))
     for ours, theirs in zip(spec.members, default.members, strict=True):

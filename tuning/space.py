@@ -376,7 +376,7 @@ def _ensemble_space() -> SearchSpace:
         )
 
     defaults = {
-        # the `default` preset: ridge (weight 2) + XGBoost regression (weight 1)
+        # the `ridge-xgb` preset (the former default): ridge (weight 2) + XGBoost regression (1)
         "ridge_weight": 2.0 / 3.0,
         **{f"ridge.{k}": v for k, v in _learner_defaults("ridge").items()},
         "gbdt": "xgb-regression",

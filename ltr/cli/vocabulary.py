@@ -23,13 +23,20 @@ PRESETS: tuple[str, ...] = (
     "xgb-regression-pooled",
     "ridge",
     "ridge-pooled",
+    "extra-trees",
+    "extra-trees-pooled",
+    "ridge-wide",
+    "ridge-xgb",
     "default",
+    "stacked",
+    "stacked-cross",
 )
 #: ltr.models.COMPARE: what `ltr cv --compare` runs.
 COMPARE: tuple[str, ...] = (
     "base",
     "ridge",
     "ridge-pooled",
+    "ridge-wide",
     "lgbm-regression",
     "lgbm-regression-pooled",
     "lgbm-lambdarank",
@@ -37,6 +44,9 @@ COMPARE: tuple[str, ...] = (
     "xgb-pairwise",
     "xgb-ndcg",
     "xgb-regression",
+    "extra-trees",
+    "ridge-xgb",
+    "stacked",
     "default",
 )
 #: ltr.features.FAMILIES (keys).

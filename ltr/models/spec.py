@@ -19,6 +19,7 @@ from ltr.errors import LtrError
 from ltr.features.config import check_families
 from ltr.models.learners import LEARNERS
 from ltr.models.params import FrozenParams, check_param_names, plain
+from ltr.models.stacking import stacking_options
 
 FORMULATIONS = ("per-situation", "pooled")
 CALIBRATIONS = ("none", "normal", "linear", "isotonic")
@@ -47,7 +48,9 @@ class ModelSpec:
         subqueries: per-situation ranking only: split the training users at random into this
             many queries (1 = one query per situation).
         calibration: output calibration, one of `CALIBRATIONS`.
-        members, weights: the models of an ensemble and their weights.
+        members, weights: the models of an ensemble and their fixed weights (no weights:
+            learned by stacking, `ltr.models.stacking`, whose options are the ensemble's
+            params).
         seed: seeds every random choice of the model (bagging, sub-queries, inner folds).
     """
 
@@ -109,11 +112,12 @@ class ModelSpec:
             return
         if not self.members:
             raise LtrError("an ensemble needs at least one member")
-        if self.params:
+        if self.params and self.weights:
             raise LtrError(
-                "an ensemble has no params of its own (they would be ignored): "
-                "set them on its members"
+                "an ensemble with fixed weights has no params of its own (they would be "
+                "ignored): set them on its members, or drop the weights to learn them"
             )
+        stacking_options(self.params)
         if self.weights and len(self.weights) != len(self.members):
             raise LtrError("an ensemble needs one weight per member")
         bad = [w for w in self.weights if not isinstance(w, Real) or not math.isfinite(w) or w < 0]
