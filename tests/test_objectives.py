@@ -1,0 +1,210 @@
+"""The Pearson objective (`ltr.models.objectives`): the maths is checked against finite
+differences of the loss itself (gradient) and of the gradient (the exact Hessian, which the
+diagonal must bound)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ltr.errors import LtrError
+from ltr.models.objectives import (
+    HESSIAN_BOUND,
+    PearsonObjective,
+    pearson_gradients,
+    pearson_loss,
+    query_codes,
+    random_subqueries,
+)
+
+SIZES = (2, 3, 7, 20, 51)
+
+
+def random_queries(seed: int, sizes: tuple[int, ...] = SIZES) -> tuple[np.ndarray, ...]:
+    """(scores, labels, query ids) of queries with the given sizes, ids shuffled."""
+    rng = np.random.default_rng(seed)
+    query = rng.permutation(np.repeat(np.arange(len(sizes)) * 3 + 5, sizes))  # unsorted ids
+    n = len(query)
+    labels = rng.normal(size=n) * rng.uniform(0.1, 5) + rng.normal() * 3
+    scores = 0.5 * labels + rng.normal(size=n) * rng.uniform(0.01, 3)
+    return scores, labels, query
+
+
+def numeric_gradient(scores: np.ndarray, labels: np.ndarray, query: np.ndarray, eps: float):
+    step = 1e-6
+    grad = np.empty_like(scores)
+    for i in range(len(scores)):
+        up, down = scores.copy(), scores.copy()
+        up[i] += step
+        down[i] -= step
+        grad[i] = pearson_loss(up, labels, query, eps) - pearson_loss(down, labels, query, eps)
+        grad[i] /= 2 * step
+    return grad
+
+
+# ------------------------------------------------------------------------------- gradient
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("eps", [1.0, 0.05])
+def test_gradient_matches_central_differences_of_the_loss(seed: int, eps: float) -> None:
+    scores, labels, query = random_queries(seed)
+    grad, _ = pearson_gradients(scores, labels, query, eps)
+    np.testing.assert_allclose(grad, numeric_gradient(scores, labels, query, eps), atol=2e-6)
+
+
+def test_gradient_at_the_start_is_regression_on_standardised_labels() -> None:
+    """All scores equal: g = -z / sqrt(eps), h the same for every item of a query."""
+    _, labels, query = random_queries(7)
+    for eps in (1.0, 0.25):
+        grad, hess = pearson_gradients(np.full(len(labels), 0.3), labels, query, eps)
+        for q in np.unique(query):
+            y = labels[query == q]
+            z = (y - y.mean()) / y.std()
+            np.testing.assert_allclose(grad[query == q], -z / np.sqrt(eps), atol=1e-12)
+        np.testing.assert_allclose(hess, HESSIAN_BOUND / eps)
+    grad, _ = pearson_gradients(np.zeros(len(labels)), labels, query, 1.0)
+    np.testing.assert_allclose(
+        pearson_loss(np.zeros(len(labels)), labels, query), len(labels)
+    )  # r = 0 for every query
+
+
+def test_loss_is_n_times_one_minus_pearson_when_the_scores_spread() -> None:
+    scores, labels, query = random_queries(3)
+    scores = scores * 1e4  # spread >> sqrt(eps): r is the plain Pearson correlation
+    expected = sum(
+        (query == q).sum() * (1 - np.corrcoef(scores[query == q], labels[query == q])[0, 1])
+        for q in np.unique(query)
+    )
+    assert pearson_loss(scores, labels, query) == pytest.approx(expected, rel=1e-6)
+
+
+# -------------------------------------------------------------------------------- Hessian
+def exact_hessian(scores: np.ndarray, labels: np.ndarray, query: np.ndarray, eps: float):
+    """Central differences of the analytic gradient: the full n x n Hessian."""
+    step = 1e-6
+    columns = []
+    for i in range(len(scores)):
+        up, down = scores.copy(), scores.copy()
+        up[i] += step
+        down[i] -= step
+        g_up, _ = pearson_gradients(up, labels, query, eps)
+        g_down, _ = pearson_gradients(down, labels, query, eps)
+        columns.append((g_up - g_down) / (2 * step))
+    hessian = np.column_stack(columns)
+    return (hessian + hessian.T) / 2
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("eps", [1.0, 0.05])
+def test_hessian_is_positive_finite_and_bounds_the_exact_curvature(seed: int, eps: float) -> None:
+    scores, labels, query = random_queries(seed, sizes=(3, 9, 24))
+    _, hess = pearson_gradients(scores, labels, query, eps)
+    assert np.isfinite(hess).all() and (hess > 0).all()
+    exact = exact_hessian(scores, labels, query, eps)
+    for q in np.unique(query):  # one block per query, h constant within it
+        rows = np.flatnonzero(query == q)
+        (h,) = np.unique(hess[rows])
+        block = exact[np.ix_(rows, rows)]
+        assert np.linalg.eigvalsh(h * np.eye(len(rows)) - block).min() >= -1e-6
+    # queries do not interact: the Hessian is block-diagonal
+    assert np.abs(exact[query[:, None] != query[None, :]]).max() < 1e-6
+
+
+def test_hessian_bound_is_tight() -> None:
+    """2/sqrt(3) is reached (scores spread >> eps, r = 1/sqrt(3)): no slack to remove."""
+    rng = np.random.default_rng(0)
+    n = 40
+    u = rng.normal(size=n)
+    u -= u.mean()
+    w = rng.normal(size=n)
+    w -= w.mean() + u * (w @ u) / (u @ u)
+    r = 1 / np.sqrt(3)
+    labels = r * u / u.std() + np.sqrt(1 - r * r) * w / w.std()
+    scores = 1e3 * u
+    query = np.zeros(n, dtype=int)
+    _, hess = pearson_gradients(scores, labels, query, 1.0)
+    top = np.linalg.eigvalsh(exact_hessian(scores, labels, query, 1.0)).max()
+    assert top == pytest.approx(hess[0], rel=1e-3)
+
+
+# ----------------------------------------------------------------------------- invariances
+def test_gradient_and_hessian_ignore_the_scale_and_offset_of_each_querys_labels() -> None:
+    scores, labels, query = random_queries(11)
+    grad, hess = pearson_gradients(scores, labels, query)
+    rng = np.random.default_rng(1)
+    codes, counts = query_codes(query)
+    scale = rng.uniform(0.01, 100, size=len(counts))[codes]
+    shift = rng.normal(scale=50, size=len(counts))[codes]
+    other_grad, other_hess = pearson_gradients(scores, scale * labels + shift, query)
+    np.testing.assert_allclose(other_grad, grad, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(other_hess, hess, rtol=1e-12)
+    # and the scores' offset, per query, does not matter either
+    moved, _ = pearson_gradients(scores + shift, labels, query)
+    np.testing.assert_allclose(moved, grad, rtol=1e-9, atol=1e-12)
+
+
+def test_queries_are_independent() -> None:
+    scores, labels, query = random_queries(5)
+    grad, hess = pearson_gradients(scores, labels, query)
+    changed = labels.copy()
+    target = query == query[0]
+    changed[target] = np.random.default_rng(2).normal(size=target.sum())
+    new_grad, new_hess = pearson_gradients(scores, changed, query)
+    np.testing.assert_array_equal(new_grad[~target], grad[~target])
+    np.testing.assert_array_equal(new_hess[~target], hess[~target])
+    assert not np.allclose(new_grad[target], grad[target])
+
+
+def test_query_ids_need_not_be_sorted() -> None:
+    scores, labels, query = random_queries(8)
+    order = np.argsort(query, kind="stable")
+    grad, hess = pearson_gradients(scores, labels, query)
+    sorted_grad, sorted_hess = pearson_gradients(scores[order], labels[order], query[order])
+    np.testing.assert_allclose(sorted_grad, grad[order], rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(sorted_hess, hess[order], rtol=1e-12)
+
+
+def test_constant_labels_give_no_gradient() -> None:
+    scores, labels, query = random_queries(4)
+    flat = labels.copy()
+    flat[query == query[0]] = 0.1  # 0.1 is not exact in binary: the mean is off by an ulp
+    grad, hess = pearson_gradients(scores, flat, query)
+    assert (grad[query == query[0]] == 0).all()
+    assert np.isfinite(hess).all() and (hess > 0).all()
+
+
+def test_bad_eps_is_refused() -> None:
+    scores, labels, query = random_queries(0)
+    for eps in (0.0, -1.0, float("nan")):
+        with pytest.raises(LtrError, match="pearson_eps must be a finite number > 0"):
+            pearson_gradients(scores, labels, query, eps)
+
+
+# ----------------------------------------------------------------------- random sub-queries
+def test_random_subqueries_split_each_query_evenly_and_by_seed() -> None:
+    _, _, query = random_queries(9, sizes=(20, 41, 7))
+    codes, counts = query_codes(query)
+    split = random_subqueries(codes, counts, 4, np.random.default_rng(0))
+    np.testing.assert_array_equal(split // 4, codes)  # never mixes two queries
+    for q, size in enumerate(counts):
+        sizes = np.bincount(split[codes == q] % 4, minlength=4)
+        assert sizes.max() - sizes.min() <= 1 and sizes.sum() == size
+    again = random_subqueries(codes, counts, 4, np.random.default_rng(0))
+    other = random_subqueries(codes, counts, 4, np.random.default_rng(1))
+    np.testing.assert_array_equal(split, again)
+    assert not np.array_equal(split, other)
+
+
+def test_resampling_objective_draws_new_subqueries_every_round_reproducibly() -> None:
+    scores, labels, query = random_queries(1, sizes=(60, 40))
+
+    def rounds(seed: int) -> list[np.ndarray]:
+        objective = PearsonObjective(labels, query, resample=3, seed=seed)
+        return [objective.gradients(scores)[0] for _ in range(3)]
+
+    first, again, other = rounds(0), rounds(0), rounds(1)
+    for a, b in zip(first, again, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert not np.allclose(first[0], first[1])  # a new split each round
+    assert not np.allclose(first[0], other[0])
+    plain = PearsonObjective(labels, query).gradients(scores)[0]
+    np.testing.assert_array_equal(plain, pearson_gradients(scores, labels, query)[0])
