@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ltr.fileio import write_json_atomic, write_text_atomic
+from ltr.models.objectives import OBJECTIVE_PARAMS, PearsonObjective, split_objective_params
 
 
 def relevance_grades(labels: np.ndarray, n_grades: int) -> np.ndarray:
@@ -160,6 +161,32 @@ class LightGBMRegression(LightGBMLearner):
     objective = "regression"
 
 
+class LightGBMPearson(LightGBMLearner):
+    """LambdaMART-style boosting of the per-query Pearson correlation (`ltr.models.objectives`).
+
+    ``pearson_eps`` and ``pearson_resample`` in `params` configure the objective; the rest are
+    LightGBM's own parameters.
+    """
+
+    key = "lgbm-pearson"
+    objective = "custom"
+    uses_queries = True
+    defaults = {**LightGBMLearner.defaults, **OBJECTIVE_PARAMS}
+
+    def fit(
+        self, X: np.ndarray, y: np.ndarray, query_ids: np.ndarray, blocks: np.ndarray | None = None
+    ) -> LightGBMPearson:
+        import lightgbm as lgb
+
+        params, rounds = self._train_params()
+        options, params = split_objective_params(params)
+        objective = PearsonObjective(y, query_ids, seed=self.seed, **options)
+        params["objective"] = objective.lightgbm  # LightGBM 4: a callable objective
+        data = lgb.Dataset(X, label=y, params={"verbosity": -1})
+        self.booster_ = lgb.train(params, data, num_boost_round=rounds)
+        return self
+
+
 class XGBoostLearner(Learner):
     """XGBoost through its native `train` API (native parameter names, JSON model files)."""
 
@@ -238,6 +265,33 @@ class XGBoostNDCG(XGBoostLearner):
 class XGBoostRegression(XGBoostLearner):
     key = "xgb-regression"
     objective = "reg:squarederror"
+
+
+class XGBoostPearson(XGBoostLearner):
+    """XGBoost boosting the per-query Pearson correlation (`ltr.models.objectives`, ``obj=``).
+
+    The objective's Hessians are 1.15 / D^2 (D the score spread), below regression's 1 once
+    the scores spread out, hence a smaller ``min_child_weight`` than regression's.
+    """
+
+    key = "xgb-pearson"
+    # Only names the identity link for prediction; the gradients come from `obj=`.
+    objective = "reg:squarederror"
+    uses_queries = True
+    defaults = {**XGBoostLearner.defaults, "min_child_weight": 1.0, **OBJECTIVE_PARAMS}
+
+    def fit(
+        self, X: np.ndarray, y: np.ndarray, query_ids: np.ndarray, blocks: np.ndarray | None = None
+    ) -> XGBoostPearson:
+        import xgboost as xgb
+
+        params, rounds = self._train_params()
+        options, params = split_objective_params(params)
+        objective = PearsonObjective(y, query_ids, seed=self.seed, **options)
+        params["disable_default_eval_metric"] = 1
+        data = xgb.DMatrix(X, label=y, nthread=self.threads)
+        self.booster_ = xgb.train(params, data, num_boost_round=rounds, obj=objective.xgboost)
+        return self
 
 
 def block_scales(std: np.ndarray, blocks: np.ndarray | None) -> np.ndarray:
@@ -346,6 +400,8 @@ LEARNERS: dict[str, type[Learner]] = {
         XGBoostPairwise,
         XGBoostNDCG,
         XGBoostRegression,
+        LightGBMPearson,
+        XGBoostPearson,
         RidgeLearner,
     )
 }

@@ -69,8 +69,10 @@ COMPARE: tuple[str, ...] = (
     "lgbm-regression-pooled",
     "lgbm-lambdarank",
     "lgbm-lambdarank-pooled",
+    "lgbm-pearson",
     "xgb-pairwise",
     "xgb-ndcg",
+    "xgb-pearson",
     "xgb-regression",
     "default",
 )
