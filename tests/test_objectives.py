@@ -27,7 +27,6 @@ from ltr.models.objectives import (
     pearson_gradients,
     pearson_loss,
     query_codes,
-    random_subqueries,
 )
 
 SIZES = (2, 3, 7, 20, 51)
@@ -192,35 +191,13 @@ def test_bad_eps_is_refused() -> None:
             pearson_gradients(scores, labels, query, eps)
 
 
-# ----------------------------------------------------------------------- random sub-queries
-def test_random_subqueries_split_each_query_evenly_and_by_seed() -> None:
-    _, _, query = random_queries(9, sizes=(20, 41, 7))
-    codes, counts = query_codes(query)
-    split = random_subqueries(codes, counts, 4, np.random.default_rng(0))
-    np.testing.assert_array_equal(split // 4, codes)  # never mixes two queries
-    for q, size in enumerate(counts):
-        sizes = np.bincount(split[codes == q] % 4, minlength=4)
-        assert sizes.max() - sizes.min() <= 1 and sizes.sum() == size
-    again = random_subqueries(codes, counts, 4, np.random.default_rng(0))
-    other = random_subqueries(codes, counts, 4, np.random.default_rng(1))
-    np.testing.assert_array_equal(split, again)
-    assert not np.array_equal(split, other)
-
-
-def test_resampling_objective_draws_new_subqueries_every_round_reproducibly() -> None:
-    scores, labels, query = random_queries(1, sizes=(60, 40))
-
-    def rounds(seed: int) -> list[np.ndarray]:
-        objective = PearsonObjective(labels, query, resample=3, seed=seed)
-        return [objective.gradients(scores)[0] for _ in range(3)]
-
-    first, again, other = rounds(0), rounds(0), rounds(1)
-    for a, b in zip(first, again, strict=True):
-        np.testing.assert_array_equal(a, b)
-    assert not np.allclose(first[0], first[1])  # a new split each round
-    assert not np.allclose(first[0], other[0])
-    plain = PearsonObjective(labels, query).gradients(scores)[0]
-    np.testing.assert_array_equal(plain, pearson_gradients(scores, labels, query)[0])
+def test_objective_callbacks_give_the_gradients_of_their_labels_and_queries() -> None:
+    scores, labels, query = random_queries(6)
+    objective = PearsonObjective(labels, query, eps=0.5)
+    expected = pearson_gradients(scores, labels, query, 0.5)
+    for callback in (objective.lightgbm, objective.xgboost):
+        for got, want in zip(callback(scores, None), expected, strict=True):
+            np.testing.assert_array_equal(got, want)
 
 
 # -------------------------------------------------------------------------------- learners
@@ -269,9 +246,10 @@ def test_learner_trains_and_round_trips_exactly(name: str, synthetic, tmp_path: 
 
 
 @pytest.mark.parametrize("name", ["lgbm-pearson", "xgb-pearson"])
-def test_learner_is_deterministic_and_resampling_is_seeded(name: str, synthetic) -> None:
+def test_learner_is_deterministic_by_seed(name: str, synthetic) -> None:
+    """Same seed, same model; another seed draws other bagging samples."""
     train, labels, val, _ = synthetic
-    spec = fast(name).merged({"params": {"pearson_resample": 2}})
+    spec = fast(name)
     first = build_model(spec).fit(train, labels).predict_array(val)
     again = build_model(spec).fit(train, labels).predict_array(val)
     other = build_model(spec.with_seed(3)).fit(train, labels).predict_array(val)

@@ -164,8 +164,8 @@ class LightGBMRegression(LightGBMLearner):
 class LightGBMPearson(LightGBMLearner):
     """LambdaMART-style boosting of the per-query Pearson correlation (`ltr.models.objectives`).
 
-    ``pearson_eps`` and ``pearson_resample`` in `params` configure the objective; the rest are
-    LightGBM's own parameters.
+    ``pearson_eps`` in `params` configures the objective; the rest are LightGBM's own
+    parameters.
     """
 
     key = "lgbm-pearson"
@@ -180,7 +180,7 @@ class LightGBMPearson(LightGBMLearner):
 
         params, rounds = self._train_params()
         options, params = split_objective_params(params)
-        objective = PearsonObjective(y, query_ids, seed=self.seed, **options)
+        objective = PearsonObjective(y, query_ids, **options)
         params["objective"] = objective.lightgbm  # LightGBM 4: a callable objective
         data = lgb.Dataset(X, label=y, params={"verbosity": -1})
         self.booster_ = lgb.train(params, data, num_boost_round=rounds)
@@ -287,7 +287,7 @@ class XGBoostPearson(XGBoostLearner):
 
         params, rounds = self._train_params()
         options, params = split_objective_params(params)
-        objective = PearsonObjective(y, query_ids, seed=self.seed, **options)
+        objective = PearsonObjective(y, query_ids, **options)
         params["disable_default_eval_metric"] = 1
         data = xgb.DMatrix(X, label=y, nthread=self.threads)
         self.booster_ = xgb.train(params, data, num_boost_round=rounds, obj=objective.xgboost)
