@@ -54,9 +54,14 @@ e1 = a / |a|, e2 = the part of z orthogonal to a, with rho = V / D^2 in [0, 1) a
 
     D^2 H = [[3 r (1 - rho), sqrt(rho - r^2)], [sqrt(rho - r^2), r]].
 
-The largest eigenvalue of this 2 x 2 block, (tr + sqrt((3 r (1 - rho) - r)^2 + 4 (rho - r^2))) / 2,
-is at most 2 / sqrt(3) over every admissible (r, rho) (reached at rho -> 1, r = 1 / sqrt(3);
-checked on a fine grid and, numerically, by the tests), and r <= 1 < 2 / sqrt(3). Hence
+Its largest eigenvalue, with t = 3 r (1 - rho) + r its trace,
+
+    (t + sqrt((3 r (1 - rho) - r)^2 + 4 (rho - r^2))) / 2,
+
+is at most 2 / sqrt(3) over every admissible (r, rho): it equals 2 / sqrt(3) exactly when
+r = 1 / sqrt(3) (any rho >= 1/3; the square root is then sqrt(3) rho) and is smaller elsewhere
+(checked on a fine grid of (r, rho), and by the tests against finite-difference Hessians).
+The other eigenvalues of D^2 H, r and 0, are below it too. Hence
 
     h_i = (2 / sqrt(3)) / D^2    for every item of the query,
 
