@@ -70,6 +70,7 @@ COMPARE: tuple[str, ...] = (
     "lgbm-lambdarank",
     "lgbm-lambdarank-pooled",
     "lgbm-pearson",
+    "lgbm-pearson-pooled",
     "xgb-pairwise",
     "xgb-ndcg",
     "xgb-pearson",
