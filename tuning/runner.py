@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import secrets
 import signal
 import sys
 import time
@@ -49,10 +50,11 @@ def make_sampler(
     """Seeded multivariate TPE.
 
     The seed mixes in the number of trials already in the study, the worker index and a nonce
-    (0 for the run that created the study, else the process id): a resumed study, a second
-    spawned worker or a second `ltr tune` command on the same study never replays the random
-    start-up points of another run, which would evaluate the same configurations twice. A new
-    study run by one command is reproducible: same seed, same trials.
+    (0 for the run that created the study, else random): a resumed study, a second spawned
+    worker or a second `ltr tune` command on the same study, here or on another machine, never
+    replays the random start-up points of another run, which would evaluate the same
+    configurations twice. Not the process id: on two machines (or in containers) they repeat.
+    A new study run by one command is reproducible: same seed, same trials.
     """
     state = np.random.SeedSequence([seed, n_existing, worker, nonce]).generate_state(1)[0]
     with warnings.catch_warnings():
@@ -316,7 +318,7 @@ def tune(
             trials_before=before,
             pruner=pruner,
             threads=threads,
-            nonce=0 if created else os.getpid(),
+            nonce=0 if created else secrets.randbits(63),
         )
         for i, share in enumerate(shares)
         if share is None or share > 0

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import socket
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,7 +33,14 @@ from ltr.errors import StudyError
 from ltr.models import ModelSpec
 from ltr.tuning.objective import CVProtocol, TuningData
 from ltr.tuning.space import DEFAULT_SPACE, SearchSpace, get_space
-from ltr.tuning.storage import open_storage, setup_lock, storage_url, worker_alive
+from ltr.tuning.storage import (
+    on_this_machine,
+    open_storage,
+    redact_url,
+    setup_lock,
+    storage_url,
+    worker_alive,
+)
 
 #: Default k of the penalised score mean - k * std used to choose a study's configuration.
 DEFAULT_PENALTY = 0.5
@@ -143,7 +149,7 @@ def open_study(
             existing = read_identity(optuna.load_study(study_name=name, storage=storage))
             if existing is None:
                 raise StudyError(
-                    f"study {name!r} in {url} was not created by `ltr tune` "
+                    f"study {name!r} in {redact_url(url)} was not created by `ltr tune` "
                     "(it has no ltr:identity attribute); choose another --study name"
                 )
         space, protocol = resolve_settings(existing, settings)
@@ -152,7 +158,7 @@ def open_study(
             problems = _differences(existing, identity)
             if problems or existing.get("format", FORMAT) != FORMAT:
                 raise StudyError(
-                    f"study {name!r} in {url} cannot be resumed with these settings: "
+                    f"study {name!r} in {redact_url(url)} cannot be resumed with these settings: "
                     + "; ".join(problems or ["made by another version of ltr"])
                     + ". Use another --study name, or rerun with the study's data and settings"
                 )
@@ -186,10 +192,10 @@ def load_existing_study(name: str, storage: str | Path | None = None) -> optuna.
     names = optuna.get_all_study_names(store)
     if name not in names:
         known = ", ".join(sorted(names)) or "none"
-        raise StudyError(f"no study named {name!r} in {url} (studies there: {known})")
+        raise StudyError(f"no study named {name!r} in {redact_url(url)} (studies there: {known})")
     study = optuna.load_study(study_name=name, storage=store)
     if read_identity(study) is None:
-        raise StudyError(f"study {name!r} in {url} was not created by `ltr tune`")
+        raise StudyError(f"study {name!r} in {redact_url(url)} was not created by `ltr tune`")
     return study
 
 
@@ -288,7 +294,7 @@ def study_summary(study: optuna.Study, penalty: float = DEFAULT_PENALTY) -> dict
         t.number
         for t in trials
         if t.state == TrialState.RUNNING
-        and t.user_attrs.get("worker", {}).get("host") == socket.gethostname()
+        and on_this_machine(t.user_attrs.get("worker", {}))
         and not worker_alive(t.user_attrs["worker"])
     ]
     return {
