@@ -204,7 +204,7 @@ def register(app: typer.Typer) -> None:
 
         from ltr.tuning.objective import TuningData
         from ltr.tuning.runner import TuneInterrupted, tune
-        from ltr.tuning.storage import storage_url
+        from ltr.tuning.storage import redact_url, storage_url
         from ltr.tuning.studies import load_existing_study, study_summary
         from ltr.workflow import training_set
 
@@ -220,7 +220,7 @@ def register(app: typer.Typer) -> None:
         )
         console.print(
             f"{data.name} {split}: {data.features.shape[0]} users, {data.features.shape[1]} "
-            f"features; study {study} in {url}; {budget}, {jobs} worker(s)",
+            f"features; study {study} in {redact_url(url)}; {budget}, {jobs} worker(s)",
             highlight=False,
         )
         interrupted = False
@@ -274,11 +274,11 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Studies in a storage: family, data, trials by state, best and chosen values."""
         from ltr.tuning.objective import CVProtocol
-        from ltr.tuning.storage import storage_url
+        from ltr.tuning.storage import redact_url, storage_url
         from ltr.tuning.studies import list_studies
 
         rows = list_studies(storage, penalty)
-        console.print(f"{len(rows)} studies in {storage_url(storage)}", highlight=False)
+        console.print(f"{len(rows)} studies in {redact_url(storage_url(storage))}", highlight=False)
         for row in rows:
             identity = row["identity"]
             best, chosen, states = row["best"], row["chosen"], row["states"]
