@@ -232,3 +232,47 @@ def test_a_failing_partition_on_dask_leaves_no_output(synth: dict, tmp_path: Pat
                        r"confidence 1\.5 is outside \[0, 1\]"):  # fmt: skip
         score_table(synth["root"] / "ridge", folder, out, engine="dask", workers=2)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad"]
+
+
+# ------------------------------------------------------------------------------- CLI
+def test_cli_synth_parquet_then_predict_a_table(synth: dict, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from ltr.cli.main import app
+
+    runner = CliRunner()
+    table = tmp_path / "table"
+    made = runner.invoke(
+        app, ["data", "synth", str(table), "--users", "200", "--seed", "7", "--format", "parquet",
+              "--users-per-file", "70"],
+    )  # fmt: skip
+    assert made.exit_code == 0, made.output
+    assert open_table(table).users == (67, 67, 66)
+    out = tmp_path / "scores.parquet"
+    scored = runner.invoke(
+        app, ["predict", str(synth["root"] / "ridge"), str(table), "--out", str(out),
+              "--percentiles"],
+    )  # fmt: skip
+    assert scored.exit_code == 0, scored.output
+    assert f"wrote {out} (200 users from 3 file(s)" in scored.output.replace("\n", "")
+    frame = pd.read_parquet(out)
+    assert len(frame) == 200 and "wait_pct" in frame.columns
+    # its ratings file is the model's (same seed): accepted; a split makes no sense here
+    refused = runner.invoke(
+        app, ["predict", str(synth["root"] / "ridge"), str(table), "-s", "val", "--out", str(out)]
+    )
+    assert refused.exit_code == 1 and "a detections table has no splits" in refused.output
+
+    bad = _table(tmp_path, [_rows("u1", x1=(0, 0.05)).astype({"x1": float})])
+    out = tmp_path / "bad.parquet"
+    result = runner.invoke(
+        app, ["predict", str(synth["root"] / "ridge"), str(bad), "--out", str(out)]
+    )
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.output, result.output
+    assert lines[0] == (
+        f"error: {bad / 'p0.parquet'}: row 0, user 'u1', image 'u1-img0': box has x0 > x1 "
+        "(0.1 > 0.05)"
+    )
+    assert not out.exists()
