@@ -6,6 +6,7 @@ import typer
 
 from ltr import __version__
 from ltr.cli import (
+    dashboard_commands,
     data_commands,
     evaluation_commands,
     explain_commands,
@@ -30,6 +31,7 @@ for module in (
     model_commands,
     explain_commands,
     study_commands,
+    dashboard_commands,  # adds `ltr studies dashboard`: after study_commands
 ):
     module.register(app)
 
