@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
+from ltr.cli import scoring_commands
 from ltr.cli.common import console, handle_errors, load_data
 from ltr.errors import LtrError
 from ltr.fileio import write_json_atomic
@@ -164,8 +165,12 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def predict_command(
         model_dir: Path = typer.Argument(..., help="A model directory from `ltr train`."),
-        data_dir: Path = typer.Argument(..., help="Data folder holding the split to score."),
-        split: str = typer.Option(..., "--split", "-s", help="Split to score (e.g. val, test)."),
+        data_dir: Path = typer.Argument(
+            ..., help="Data folder holding the split, or a Parquet detections table."
+        ),
+        split: str | None = typer.Option(
+            None, "--split", "-s", help="Split to score (e.g. val, test); not for a table."
+        ),
         out: Path | None = typer.Option(
             None,
             "--out",
@@ -173,9 +178,27 @@ def register(app: typer.Typer) -> None:
             f"Default: {SUBMISSIONS_DIR}/<data>-<split>.json",
         ),
         threads: int = typer.Option(1, "--threads", min=1, help="Threads per learner."),
+        engine: str = typer.Option("local", "--engine", help=scoring_commands.ENGINE_HELP),
+        scheduler: str | None = typer.Option(
+            None, "--scheduler", help=scoring_commands.SCHEDULER_HELP
+        ),
+        workers: int = typer.Option(2, "--workers", min=1, help="LocalCluster worker processes."),
+        percentiles: bool = typer.Option(
+            False, "--percentiles", help="Table: also each score's percentile among the users."
+        ),
     ) -> None:
-        """Score every user of a split and write a validated submission file."""
+        """Score every user of a split and write a validated submission file; or every user of
+        a Parquet detections table, written as Parquet."""
+        from ltr.data.parquet import is_table
         from ltr.models.persistence import load_trained
+
+        if is_table(data_dir):
+            return scoring_commands.predict_table(
+                model_dir, data_dir, out, split=split, engine=engine, scheduler=scheduler,
+                workers=workers, percentiles=percentiles, threads=threads,
+            )  # fmt: skip
+        if split is None:
+            raise LtrError("--split is required to score a data folder (e.g. --split test)")
 
         trained = load_trained(model_dir, threads=threads)
         dataset = load_data(data_dir)
