@@ -10,8 +10,10 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from ltr.cli import scoring_commands
 from ltr.cli.common import console, handle_errors
 from ltr.data.synthetic import MIN_USERS, TRUTH_FILE, write_synthetic
+from ltr.errors import LtrError
 
 
 def register(data_app: typer.Typer) -> None:
@@ -33,12 +35,25 @@ def synth(
         typer.Option("--users", min=MIN_USERS, help="Number of profiles (60/20/20 % splits)."),
     ] = 1000,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed.")] = 0,
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format", help="challenge (JSON files) or parquet (a detections table, any size)."
+        ),
+    ] = "challenge",
+    users_per_file: Annotated[
+        int, typer.Option("--users-per-file", min=MIN_USERS, help="With --format parquet.")
+    ] = 25_000,
 ) -> None:
     """Generate a synthetic data set in the challenge layout (like aware2023).
 
     Train and val get labels, test labels are withheld (like the real data).
     The noise-free labels and the noise ceiling go to synthetic_truth.json.
     """
+    if fmt not in ("challenge", "parquet"):
+        raise LtrError(f"unknown --format {fmt!r} (choose challenge or parquet)")
+    if fmt == "parquet":
+        return scoring_commands.synth_table(out_dir, users, seed, users_per_file)
     data = write_synthetic(out_dir, n_users=users, seed=seed)
     dataset = data.dataset
     table = Table(title_justify="left")
