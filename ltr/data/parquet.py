@@ -272,14 +272,19 @@ def _check_values(frame: pd.DataFrame, path: Path) -> None:
         )
 
 
-def part_dataset(frame: pd.DataFrame, ratings: pd.DataFrame, source: Path | None) -> Dataset:
+def part_dataset(
+    frame: pd.DataFrame, ratings: pd.DataFrame, source: Path | None, *, all_images: bool = False
+) -> Dataset:
     """A validated part as a `Dataset` of one split (`SPLIT`): users in order of appearance,
-    every listed image, the detections in file order."""
+    the detections in file order, and the images without a detection (`featurize` counts the
+    images of the detections itself; listing them too only costs a pass over every row), or
+    every image with `all_images`."""
     users = pd.unique(frame["user"])
-    listed = frame[frame["image"].notna()]
+    detected = frame["concept"].notna()
+    listed = frame[frame["image"].notna() & (all_images | ~detected)]
     images = listed[["user", "image"]].drop_duplicates(ignore_index=True)
-    detections = frame[frame["concept"].notna()].reset_index(drop=True)
-    detections.insert(0, "split", SPLIT)
+    detections = frame[detected].reset_index(drop=True) if not detected.all() else frame
+    detections = detections.assign(split=SPLIT)
     images.insert(0, "split", SPLIT)
     labels = Dataset.empty_labels()
     return Dataset(
@@ -302,7 +307,7 @@ def read_dataset(folder: str | Path, ratings: pd.DataFrame | None = None) -> Dat
             raise DataError(table.root / RATINGS_FILE, "file not found: pass the ratings")
         ratings = table.ratings
     frame = pd.concat([read_part(p) for p in table.files], ignore_index=True)
-    return part_dataset(frame, ratings, table.root)
+    return part_dataset(frame, ratings, table.root, all_images=True)
 
 
 # ------------------------------------------------------------------------------- writing
