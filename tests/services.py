@@ -23,6 +23,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -282,7 +283,9 @@ def _quote(text: str) -> str:
     return "'" + text.replace("'", "'\\''") + "'"
 
 
-def wait_for(predicate, timeout: float, interval: float = 0.1, what: str = "condition") -> None:
+def wait_for(
+    predicate: Callable[[], bool], timeout: float, interval: float = 0.1, what: str = "condition"
+) -> None:
     """Poll `predicate` until true; fail with `what` after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

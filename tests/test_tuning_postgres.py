@@ -122,6 +122,23 @@ def test_redact_url_hides_the_password(url: str, shown: str) -> None:
     assert redact_url(url) == shown
 
 
+def test_heartbeat_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ltr.tuning.storage import GRACE_ENV, HEARTBEAT_ENV, heartbeat_settings
+
+    monkeypatch.delenv(HEARTBEAT_ENV, raising=False)
+    monkeypatch.delenv(GRACE_ENV, raising=False)
+    assert heartbeat_settings() == (30, 120)
+    monkeypatch.setenv(HEARTBEAT_ENV, "1")
+    monkeypatch.setenv(GRACE_ENV, "3")
+    assert heartbeat_settings() == (1, 3)
+    monkeypatch.setenv(GRACE_ENV, "1")
+    with pytest.raises(StudyError, match="must be longer than the heartbeat interval"):
+        heartbeat_settings()
+    monkeypatch.setenv(HEARTBEAT_ENV, "soon")
+    with pytest.raises(StudyError, match=r"\$LTR_HEARTBEAT_SECONDS: expected a whole number"):
+        heartbeat_settings()
+
+
 def test_an_unreachable_server_is_one_line_without_the_password() -> None:
     pytest.importorskip("psycopg")
     from services import free_port
