@@ -116,6 +116,25 @@ def test_dask_local_cluster_equals_the_local_engine(synth: dict, tmp_path: Path)
     _assert_same_scores(read_scores(dask), _in_memory(synth["models"]["default"], synth["dataset"]))
 
 
+@pytest.mark.slow
+def test_dask_engine_on_a_scheduler_address(synth: dict, tmp_path: Path) -> None:
+    """--scheduler ADDRESS: a cluster started elsewhere (here: by the test, one worker process)."""
+    distributed = pytest.importorskip("dask.distributed")
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
+        host="127.0.0.1",
+    ) as cluster:  # fmt: skip
+        out = tmp_path / "remote.parquet"
+        summary = score_table(
+            synth["root"] / "ridge", synth["table"], out, engine="dask",
+            scheduler=cluster.scheduler_address,
+        )  # fmt: skip
+    assert summary.users == 400 and len(summary.worker_peak_rss) == 1
+    _assert_same_scores(read_scores(out), _in_memory(synth["models"]["ridge"], synth["dataset"]))
+    with pytest.raises(LtrError, match="--scheduler needs --engine dask"):
+        score_table(synth["root"] / "ridge", synth["table"], out, scheduler="tcp://x:1")
+
+
 def test_percentiles_rank_users_within_the_scored_population(synth: dict, tmp_path: Path) -> None:
     out = tmp_path / "pct.parquet"
     score_table(synth["root"] / "ridge", synth["table"], out, percentiles=True)
