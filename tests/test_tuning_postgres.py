@@ -249,6 +249,8 @@ def test_four_workers_on_two_machines_fill_one_study_exactly(
     outputs = [p.communicate(timeout=400)[0] for p in processes]
     assert [p.returncode for p in processes] == [0, 0], outputs
     assert sum("study four created" in out for out in outputs) == 1, outputs
+    # each command reports its own 4 trials, not the other machine's
+    assert all("this run: 4 complete\n" in out for out in outputs), outputs
     assert all(postgres_server.password not in out for out in outputs)
 
     trials = _trials(url, "four")

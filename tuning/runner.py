@@ -18,6 +18,7 @@ import multiprocessing
 import os
 import secrets
 import signal
+import socket
 import sys
 import time
 import warnings
@@ -323,15 +324,27 @@ def tune(
         for i, share in enumerate(shares)
         if share is None or share > 0
     ]
+    pids = {os.getpid()} if len(tasks) == 1 else set()  # this run's worker processes
     try:
         if len(tasks) == 1:
             _run_in_process(tasks[0], study, before, n_trials, progress)
         else:
-            _run_workers(tasks, study, before, n_trials, progress)
+            _run_workers(tasks, study, before, n_trials, progress, pids)
     except KeyboardInterrupt:
         outcome.interrupted = True
+    # This run's trials: those its own workers ran (other commands, on this machine or another,
+    # may have added trials to the study meanwhile).
+    host = socket.gethostname()
     trials = study.get_trials(deepcopy=False)
-    outcome.new_trials = count_states([t for t in trials if t.number >= before])
+    outcome.new_trials = count_states(
+        [
+            t
+            for t in trials
+            if t.number >= before
+            and t.user_attrs.get("worker", {}).get("host") == host
+            and t.user_attrs.get("worker", {}).get("pid") in pids
+        ]
+    )
     if outcome.interrupted:
         raise TuneInterrupted(outcome)
     return outcome
@@ -384,7 +397,9 @@ def _run_workers(
     before: int,
     n_trials: int | None,
     progress: ProgressCallback | None,
+    pids: set[int],
 ) -> None:
+    """Spawn one process per task and wait for them; their process ids go into `pids`."""
     context = multiprocessing.get_context("spawn")
     parent = os.getpid()
     processes = [
@@ -397,6 +412,7 @@ def _run_workers(
     ]
     for process in processes:
         process.start()
+        pids.add(process.pid)
     try:
         while any(p.is_alive() for p in processes):
             if progress is not None:
