@@ -5,7 +5,7 @@ Nothing here is a mock. `PostgresServer.start` runs Debian's (or any) `initdb` +
 temporary folder, as the `postgres` user when we are root (PostgreSQL refuses to run as root),
 listening on a free loopback port (plus the host side of the test machine's veth, if any) and on
 a Unix socket in that folder; `stop` removes everything. `TestMachine.create` makes the network
-namespace; commands run there with their own host name, process ids and /tmp.
+namespace; commands run there with their own host name, process ids and temporary folder.
 
 Where a service cannot be had, the tests skip with the reason, unless ``LTR_REQUIRE_SERVICES=1``
 (set by .ci/run) turns the skip into a failure, so CI can never pass by skipping them.
@@ -21,6 +21,7 @@ import secrets
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -30,6 +31,7 @@ from pathlib import Path
 import pytest
 
 REQUIRE_ENV = "LTR_REQUIRE_SERVICES"
+ROOT = Path(__file__).resolve().parents[1]
 
 
 class Unavailable(Exception):
@@ -250,21 +252,42 @@ class TestMachine:
                 raise Unavailable(f"{' '.join(step)} failed: {result.stderr.strip()}")
         return machine
 
+    def private_dir(self, data: Path | None = None) -> str:
+        """Where the machine's own folders go: an existing top-level folder, over which the
+        machine mounts its own empty file system, that holds nothing it must still see (this
+        Python, the repository, the data; a CI clone may well live under /tmp)."""
+        visible = [Path(sys.executable), Path(sys.executable).resolve(), Path(sys.prefix), ROOT]
+        visible += [data.resolve()] if data is not None else []
+        for candidate in ("/mnt", "/media", "/srv", "/opt", "/home"):
+            base = Path(candidate)
+            if (
+                base.is_dir()
+                and not base.is_symlink()
+                and not any(path == base or base in path.parents for path in visible)
+            ):
+                return candidate
+        raise Unavailable("no top-level folder to give the test machine its own files")
+
+    def data_path(self, data: Path) -> str:
+        """Where `command` shows the folder `data` to the machine."""
+        return f"{self.private_dir(data)}/data"
+
     def command(self, argv: list[str], *, hostname: str, data: Path | None = None) -> list[str]:
-        """`argv` run in the namespace, under `hostname`, in new PID and mount namespaces with
-        an empty /tmp; `data` (a folder) is visible there as /mnt/data, read-only."""
-        script = ["set -e"]
+        """`argv` run in the namespace, under `hostname`, in new PID and mount namespaces, with
+        its own empty temporary folder ($TMPDIR, also its working folder); `data` (a folder) is
+        visible there read-only at `data_path(data)`. Nothing it mounts is seen by the host."""
+        base = self.private_dir(data)
+        script = ["set -e", f"mount -t tmpfs tmpfs {base}", f"mkdir {base}/tmp"]
         if data is not None:
             script += [
-                "mount -t tmpfs tmpfs /mnt",  # in our own mount namespace: the host sees nothing
-                "mkdir /mnt/data",
-                f"mount --bind {_quote(str(data))} /mnt/data",
-                "mount -o remount,bind,ro /mnt/data",
+                f"mkdir {base}/data",
+                f"mount --bind {_quote(str(data))} {base}/data",
+                f"mount -o remount,bind,ro {base}/data",
             ]
         script += [
-            "mount -t tmpfs tmpfs /tmp",
+            f"export TMPDIR={base}/tmp",
             f"hostname {_quote(hostname)}",
-            "cd /tmp",
+            f"cd {base}/tmp",
             'exec "$@"',
         ]
         return [

@@ -1,6 +1,7 @@
 """Studies on a real PostgreSQL server (a throwaway cluster, `postgres_server` in conftest.py),
 shared by real `ltr tune` processes, one of them on a second "machine": a network namespace with
-its own address, host name, process ids and /tmp, reaching the server over TCP (`test_machine`).
+its own address, host name, process ids and temporary folder, reaching the server over TCP
+(`test_machine`).
 
 The storage URLs are plain ``postgresql://user:password@host:port/db``: ltr maps them to the
 installed driver (psycopg 3), and never prints the password.
@@ -220,10 +221,11 @@ def _remote_tune(
     slow: bool = False,
     env: dict | None = None,
 ):
-    """`ltr tune` on the second machine: its copy of the data at /mnt/data, the server over TCP
-    at the host's veth address."""
+    """`ltr tune` on the second machine: its own view of the data, the server over TCP at the
+    host's veth address."""
     url = server.url(database, host=machine.host_address)
-    argv = [*([sys.executable, "-c", SLOW_FOLDS] if slow else LTR), "tune", "/mnt/data"]
+    argv = [*([sys.executable, "-c", SLOW_FOLDS] if slow else LTR), "tune"]
+    argv += [machine.data_path(data)]
     argv += ["--study", study, "--storage", url, *args]
     return subprocess.Popen(
         machine.command(argv, hostname="machine-b", data=data),
