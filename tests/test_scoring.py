@@ -74,6 +74,21 @@ def test_a_table_round_trips_the_profiles_of_a_data_folder(synth: dict) -> None:
     pd.testing.assert_frame_equal(got, want, check_dtype=False)
 
 
+def test_only_folders_of_parquet_files_outside_the_json_layouts_are_tables(
+    synth: dict, tmp_path: Path
+) -> None:
+    from ltr.data.parquet import is_table
+
+    assert is_table(synth["table"])
+    assert not is_table(synth["root"] / "synth") and not is_table(tmp_path)
+    stray = synth["root"] / "synth" / "features.parquet"  # e.g. `ltr features --out` in there
+    pq.write_table(pa.table({"x": [1]}), stray)
+    try:
+        assert not is_table(synth["root"] / "synth")
+    finally:
+        stray.unlink()
+
+
 def test_synthetic_tables_are_written_file_by_file_with_users_never_split(tmp_path: Path) -> None:
     out = write_synthetic_table(tmp_path / "t", 50, seed=3, users_per_file=20)
     table = open_table(out)  # also checks that no user is in two files

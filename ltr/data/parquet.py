@@ -72,9 +72,15 @@ class DetectionTable:
 
 
 def is_table(folder: str | Path) -> bool:
-    """Whether `folder` looks like a detections table (a folder holding Parquet files)."""
+    """Whether `folder` is meant as a detections table: it holds Parquet files and is not a
+    data folder of the JSON layouts (which may hold a stray Parquet file, e.g. features)."""
+    from ltr.data.challenge import is_challenge_layout
+    from ltr.data.research import is_research_layout
+
     folder = Path(folder)
-    return folder.is_dir() and any(_part_files(folder)) or (folder / RATINGS_FILE).is_file()
+    if not folder.is_dir() or is_challenge_layout(folder) or is_research_layout(folder):
+        return False
+    return any(_part_files(folder)) or (folder / RATINGS_FILE).is_file()
 
 
 def _part_files(folder: Path) -> Iterator[Path]:
