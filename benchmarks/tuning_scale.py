@@ -24,6 +24,7 @@ import argparse
 import functools
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -209,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if server is not None:
             server.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
 
     base = {r["storage"]: r["trials_per_minute"] for r in results if r["workers"] == counts[0]}
     print(
