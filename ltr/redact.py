@@ -25,4 +25,10 @@ def redact_url(text: str) -> str:
     return _CREDENTIALS.sub(lambda m: f"{m['head']}{REDACTED}@", str(text))
 
 
-__all__ = ["REDACTED", "redact_url"]
+def url_password(url: str) -> str | None:
+    """The password of a storage URL, if it has one (to scrub a driver's message of it)."""
+    match = _CREDENTIALS.search(str(url))
+    return match["secret"] if match and match["secret"] else None
+
+
+__all__ = ["REDACTED", "redact_url", "url_password"]

@@ -31,3 +31,45 @@ def aware2023() -> Path:
 @pytest.fixture(scope="session")
 def lervup2021() -> Path:
     return real_data("lervup2021")
+
+
+# ------------------------------------------------------ real services (tests/services.py)
+@pytest.fixture(scope="session")
+def test_machine():
+    """A second machine (network namespace over a veth pair), or None where none can be made;
+    tests that need it call `services.unavailable`."""
+    from services import TestMachine, Unavailable
+
+    try:
+        machine = TestMachine.create()
+    except Unavailable as error:
+        yield error
+        return
+    try:
+        yield machine
+    finally:
+        machine.remove()
+
+
+@pytest.fixture(scope="session")
+def postgres_server(test_machine):
+    """A throwaway PostgreSQL cluster for the session (loopback, plus the test machine's veth
+    address when there is one); skipped (or failed under LTR_REQUIRE_SERVICES=1) without one."""
+    from services import PostgresServer, TestMachine, Unavailable, unavailable
+
+    try:
+        import psycopg  # noqa: F401  (the driver of the ltr[postgres] extra)
+    except ImportError:
+        unavailable("psycopg is not installed (pip install 'ltr[postgres]')")
+    machine = test_machine if isinstance(test_machine, TestMachine) else None
+    try:
+        server = PostgresServer.start(
+            extra_hosts=[machine.host_address] if machine else None,
+            trusted_net=machine.network if machine else None,
+        )
+    except Unavailable as error:
+        unavailable(str(error))
+    try:
+        yield server
+    finally:
+        server.stop()

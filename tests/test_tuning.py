@@ -355,8 +355,11 @@ def test_orphaned_trials_of_dead_local_workers_are_failed(tmp_path: Path) -> Non
         trial.set_user_attr("worker", worker)
     assert fail_orphaned_trials(study) == [0]
     states = [t.state for t in study.trials]
-    assert states == [TrialState.FAIL, TrialState.RUNNING, TrialState.RUNNING]
+    # the dead worker's trial is queued again (same parameters), without that worker's identity
+    assert states == [TrialState.FAIL, TrialState.RUNNING, TrialState.RUNNING, TrialState.WAITING]
     assert "died" in study.trials[0].user_attrs["error"]
+    assert study.trials[3].system_attrs["failed_trial"] == 0
+    assert "worker" not in study.trials[3].user_attrs
 
 
 def test_storage_urls_and_missing_storage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -127,9 +127,24 @@ def process_start(pid: int) -> int | None:
     return int(fields[19]) if len(fields) > 19 else None  # field 22 of proc(5)
 
 
+def boot_id() -> str | None:
+    """This boot of this machine (Linux), None if unknown: with the host name it tells whether
+    a trial's process id means anything here (two machines may share a host name)."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as handle:
+            return handle.read().strip() or None
+    except OSError:
+        return None
+
+
 def worker_identity() -> dict[str, Any]:
     pid = os.getpid()
-    return {"host": socket.gethostname(), "pid": pid, "start": process_start(pid)}
+    return {
+        "host": socket.gethostname(),
+        "boot": boot_id(),
+        "pid": pid,
+        "start": process_start(pid),
+    }
 
 
 def fold_summary(fold_pearson: np.ndarray, seconds: float) -> dict[str, Any]:

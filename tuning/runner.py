@@ -16,7 +16,9 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import secrets
 import signal
+import socket
 import sys
 import time
 import warnings
@@ -49,10 +51,11 @@ def make_sampler(
     """Seeded multivariate TPE.
 
     The seed mixes in the number of trials already in the study, the worker index and a nonce
-    (0 for the run that created the study, else the process id): a resumed study, a second
-    spawned worker or a second `ltr tune` command on the same study never replays the random
-    start-up points of another run, which would evaluate the same configurations twice. A new
-    study run by one command is reproducible: same seed, same trials.
+    (0 for the run that created the study, else random): a resumed study, a second spawned
+    worker or a second `ltr tune` command on the same study, here or on another machine, never
+    replays the random start-up points of another run, which would evaluate the same
+    configurations twice. Not the process id: on two machines (or in containers) they repeat.
+    A new study run by one command is reproducible: same seed, same trials.
     """
     state = np.random.SeedSequence([seed, n_existing, worker, nonce]).generate_state(1)[0]
     with warnings.catch_warnings():
@@ -316,20 +319,32 @@ def tune(
             trials_before=before,
             pruner=pruner,
             threads=threads,
-            nonce=0 if created else os.getpid(),
+            nonce=0 if created else secrets.randbits(63),
         )
         for i, share in enumerate(shares)
         if share is None or share > 0
     ]
+    pids = {os.getpid()} if len(tasks) == 1 else set()  # this run's worker processes
     try:
         if len(tasks) == 1:
             _run_in_process(tasks[0], study, before, n_trials, progress)
         else:
-            _run_workers(tasks, study, before, n_trials, progress)
+            _run_workers(tasks, study, before, n_trials, progress, pids)
     except KeyboardInterrupt:
         outcome.interrupted = True
+    # This run's trials: those its own workers ran (other commands, on this machine or another,
+    # may have added trials to the study meanwhile).
+    host = socket.gethostname()
     trials = study.get_trials(deepcopy=False)
-    outcome.new_trials = count_states([t for t in trials if t.number >= before])
+    outcome.new_trials = count_states(
+        [
+            t
+            for t in trials
+            if t.number >= before
+            and t.user_attrs.get("worker", {}).get("host") == host
+            and t.user_attrs.get("worker", {}).get("pid") in pids
+        ]
+    )
     if outcome.interrupted:
         raise TuneInterrupted(outcome)
     return outcome
@@ -382,7 +397,9 @@ def _run_workers(
     before: int,
     n_trials: int | None,
     progress: ProgressCallback | None,
+    pids: set[int],
 ) -> None:
+    """Spawn one process per task and wait for them; their process ids go into `pids`."""
     context = multiprocessing.get_context("spawn")
     parent = os.getpid()
     processes = [
@@ -395,6 +412,7 @@ def _run_workers(
     ]
     for process in processes:
         process.start()
+        pids.add(process.pid)
     try:
         while any(p.is_alive() for p in processes):
             if progress is not None:

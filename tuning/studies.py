@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import socket
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,7 +33,14 @@ from ltr.errors import StudyError
 from ltr.models import ModelSpec
 from ltr.tuning.objective import CVProtocol, TuningData
 from ltr.tuning.space import DEFAULT_SPACE, SearchSpace, get_space
-from ltr.tuning.storage import open_storage, redact_url, setup_lock, storage_url, worker_alive
+from ltr.tuning.storage import (
+    on_this_machine,
+    open_storage,
+    redact_url,
+    setup_lock,
+    storage_url,
+    worker_alive,
+)
 
 #: Default k of the penalised score mean - k * std used to choose a study's configuration.
 DEFAULT_PENALTY = 0.5
@@ -288,7 +294,7 @@ def study_summary(study: optuna.Study, penalty: float = DEFAULT_PENALTY) -> dict
         t.number
         for t in trials
         if t.state == TrialState.RUNNING
-        and t.user_attrs.get("worker", {}).get("host") == socket.gethostname()
+        and on_this_machine(t.user_attrs.get("worker", {}))
         and not worker_alive(t.user_attrs["worker"])
     ]
     return {

@@ -22,7 +22,16 @@ from ltr.cli.common import (
     split_values,
 )
 from ltr.cli.vocabulary import COMPARE, DEFAULT_PENALTY, DEFAULT_STORAGE, PRESETS, STORAGE_ENV
+from ltr.errors import LtrError
 
+ENGINE_HELP = (
+    "Table: local streams the table's files through this process (bounded memory); dask runs "
+    "the same per-file function on a Dask cluster (pip install 'ltr[dask]')."
+)
+SCHEDULER_HELP = (
+    "Table, dask engine: address of a running Dask scheduler (its workers must see the model "
+    "and the table at the same paths). Default: a LocalCluster."
+)
 MODEL_HELP = f"Model preset: {', '.join(PRESETS)}."
 PARAMS_HELP = (
     "JSON file with a whole model spec (has a 'learner' field) or overrides of the preset, "
@@ -221,24 +230,66 @@ def train(
 
 def predict(
     model_dir: ModelDir,
-    data_dir: DataDir,
-    split: Annotated[str, split_option("Split to score (e.g. val, test).")],
+    data_dir: Annotated[
+        Path,
+        typer.Argument(
+            metavar="DATA_DIR",
+            help="Data folder (either layout), or a Parquet detections table (a folder of "
+            "part files, see `ltr data synth --format parquet`).",
+            show_default=False,
+        ),
+    ],
+    split: Annotated[
+        str | None, split_option("Split to score (e.g. val, test); not for a table.")
+    ] = None,
     out: Annotated[
         Path | None,
         out_option(
             "Run file: .json (challenge format) or .csv (replaced if it exists). Default: "
-            "submissions/<data>-<model>-<split>.json, never replaced without --force."
+            "submissions/<data>-<model>-<split>.json, never replaced without --force. For a "
+            "table: the scores as FILE.parquet (required)."
         ),
     ] = None,
     force: Force = False,
     threads: Threads = 1,
+    engine: Annotated[str, typer.Option("--engine", help=ENGINE_HELP)] = "local",
+    scheduler: Annotated[
+        str | None,
+        typer.Option("--scheduler", metavar="ADDRESS", help=SCHEDULER_HELP, show_default=False),
+    ] = None,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, help="Table, dask engine: LocalCluster workers.")
+    ] = 2,
+    percentiles: Annotated[
+        bool,
+        typer.Option("--percentiles", help="Table: also each score's percentile among the users."),
+    ] = False,
 ) -> None:
-    """Score every user of a split and write a validated submission file."""
+    """Score every user of a split and write a validated submission file; or every user of a
+    Parquet detections table, written as Parquet."""
+    from ltr.data.parquet import is_table
     from ltr.models.persistence import load_trained
     from ltr.outputs import claim_output, folder_name, submission_path
     from ltr.submission import run_format
     from ltr.workflow import write_submission
 
+    if is_table(data_dir):
+        from ltr.cli.scoring_commands import predict_table
+
+        predict_table(
+            model_dir,
+            data_dir,
+            out,
+            split=split,
+            engine=engine,
+            scheduler=scheduler,
+            workers=workers,
+            percentiles=percentiles,
+            threads=threads,
+        )
+        return
+    if split is None:
+        raise LtrError("--split is required to score a data folder (e.g. --split test)")
     if out is not None:
         run_format(out)  # an unknown extension fails before any work
         claim_output(out)

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
+from ltr.cli import dashboard_commands
 from ltr.cli.boundary import command, new_app
 from ltr.cli.common import (
     DataDir,
@@ -394,4 +395,5 @@ def register(app: typer.Typer) -> None:
     command(studies_app, "list")(list_studies)
     command(studies_app, "show")(show)
     command(studies_app, "report")(report)
+    dashboard_commands.register(studies_app, Storage)
     app.add_typer(studies_app, name="studies")

@@ -12,6 +12,7 @@ from rich.table import Table
 from ltr.cli.boundary import command
 from ltr.cli.common import console, say
 from ltr.cli.vocabulary import MIN_SYNTHETIC_USERS
+from ltr.errors import LtrError
 
 
 def register(data_app: typer.Typer) -> None:
@@ -35,6 +36,18 @@ def synth(
         ),
     ] = 1000,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed.")] = 0,
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="challenge (the JSON files of the challenge layout) or parquet (a detections "
+            "table of any size, for `ltr predict`).",
+        ),
+    ] = "challenge",
+    users_per_file: Annotated[
+        int,
+        typer.Option("--users-per-file", min=MIN_SYNTHETIC_USERS, help="With --format parquet."),
+    ] = 25_000,
 ) -> None:
     """Generate a synthetic data set in the challenge layout (like aware2023).
 
@@ -44,6 +57,13 @@ def synth(
     from ltr.data.synthetic import TRUTH_FILE, write_synthetic
     from ltr.outputs import claim_output
 
+    if fmt not in ("challenge", "parquet"):
+        raise LtrError(f"unknown --format {fmt!r} (choose challenge or parquet)")
+    if fmt == "parquet":
+        from ltr.cli.scoring_commands import synth_table
+
+        synth_table(out_dir, users, seed, users_per_file)
+        return
     claim_output(out_dir, folder=True)
     data = write_synthetic(out_dir, n_users=users, seed=seed)
     dataset = data.dataset

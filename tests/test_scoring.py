@@ -1,0 +1,312 @@
+"""Scoring detections tables (folders of Parquet files) by partition: the local streaming engine
+and a real Dask LocalCluster (2 worker processes) give the scores of the in-memory path on the
+same profiles; bad input is one line naming the file and the row, and leaves no output."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from ltr.data import load_dataset
+from ltr.data.parquet import (
+    RATINGS_FILE,
+    TABLE_COLUMNS,
+    open_table,
+    read_dataset,
+    write_synthetic_table,
+    write_table,
+)
+from ltr.data.synthetic import generate_synthetic, write_synthetic
+from ltr.errors import DataError, LtrError, ModelError
+from ltr.models import preset
+from ltr.models.persistence import TrainedModel, load_trained
+from ltr.scoring import read_scores, score_table
+from ltr.situations import SITUATIONS
+from ltr.workflow import train_model, training_set
+
+
+def _train(dataset, spec_name: str, model_dir: Path) -> TrainedModel:
+    train_model(training_set(dataset, "train"), preset(spec_name).with_seed(0), model_dir)
+    return load_trained(model_dir)
+
+
+def _in_memory(trained: TrainedModel, dataset) -> pd.DataFrame:
+    """The reference: `TrainedModel.predict` split by split, on the data folder as loaded."""
+    return pd.concat([trained.predict(dataset, split) for split in dataset.splits])
+
+
+def _assert_same_scores(scored: pd.DataFrame, reference: pd.DataFrame) -> None:
+    assert list(scored.index) == list(reference.index)  # every user once, in table order
+    got = scored[list(SITUATIONS)].to_numpy()
+    want = reference[list(SITUATIONS)].to_numpy()
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """A synthetic folder (challenge layout), its table in 5 files, and two trained models."""
+    root = tmp_path_factory.mktemp("scoring")
+    write_synthetic(root / "synth", n_users=400, seed=7)
+    dataset = load_dataset(root / "synth")
+    write_table(dataset, root / "table", users_per_file=90)
+    models = {name: _train(dataset, name, root / name) for name in ("default", "ridge")}
+    return {"root": root, "dataset": dataset, "table": root / "table", "models": models}
+
+
+# ------------------------------------------------------------------------------ tables
+def test_a_table_round_trips_the_profiles_of_a_data_folder(synth: dict) -> None:
+    table = open_table(synth["table"])
+    assert [p.name for p in table.files] == [f"part-{k:05d}.parquet" for k in range(5)]
+    assert table.users == (90, 90, 90, 90, 40) and table.n_users == 400
+    dataset = synth["dataset"]
+    again = read_dataset(synth["table"])
+    pd.testing.assert_frame_equal(again.ratings, dataset.ratings, check_index_type=False)
+    assert list(again.users["user"]) == list(dataset.users["user"])
+    columns = ["user", "image", "concept", "confidence", "x0", "y0", "x1", "y1"]
+    got = again.detections[columns].reset_index(drop=True)
+    want = dataset.detections[columns].reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, want, check_dtype=False)
+
+
+def test_only_folders_of_parquet_files_outside_the_json_layouts_are_tables(
+    synth: dict, tmp_path: Path
+) -> None:
+    from ltr.data.parquet import is_table
+
+    assert is_table(synth["table"])
+    assert not is_table(synth["root"] / "synth") and not is_table(tmp_path)
+    stray = synth["root"] / "synth" / "features.parquet"  # e.g. `ltr features --out` in there
+    pq.write_table(pa.table({"x": [1]}), stray)
+    try:
+        assert not is_table(synth["root"] / "synth")
+    finally:
+        stray.unlink()
+
+
+def test_synthetic_tables_are_written_file_by_file_with_users_never_split(tmp_path: Path) -> None:
+    out = write_synthetic_table(tmp_path / "t", 50, seed=3, users_per_file=20)
+    table = open_table(out)  # also checks that no user is in two files
+    assert table.users == (17, 17, 16) and table.n_users == 50
+    first = generate_synthetic(17, seed=3).dataset
+    pd.testing.assert_frame_equal(table.ratings, first.ratings, check_index_type=False)
+    part = pq.read_table(table.files[0]).to_pandas()
+    assert list(part.columns) == list(TABLE_COLUMNS)
+    assert list(pd.unique(part["user"])) == list(first.users["user"])
+    np.testing.assert_array_equal(part["confidence"], first.detections["confidence"])
+    with pytest.raises(LtrError, match="folder is not empty"):
+        write_synthetic_table(tmp_path, 20, seed=3)
+    write_synthetic_table(out, 20, seed=4)  # an earlier table is replaced
+    assert open_table(out).n_users == 20
+
+
+# ----------------------------------------------------------------------- same scores
+@pytest.mark.parametrize("model", ["default", "ridge"])
+def test_local_engine_equals_the_in_memory_path(synth: dict, model: str, tmp_path: Path) -> None:
+    trained = synth["models"][model]
+    out = tmp_path / "scores.parquet"
+    summary = score_table(synth["root"] / model, synth["table"], out, engine="local")
+    assert summary.users == 400 and summary.files == 5
+    assert list(pd.read_parquet(out).columns) == ["user", *SITUATIONS]
+    _assert_same_scores(read_scores(out), _in_memory(trained, synth["dataset"]))
+
+
+@pytest.mark.slow
+def test_dask_local_cluster_equals_the_local_engine(synth: dict, tmp_path: Path) -> None:
+    pytest.importorskip("dask.distributed")
+    local, dask = tmp_path / "local.parquet", tmp_path / "dask.parquet"
+    model = synth["root"] / "default"
+    score_table(model, synth["table"], local, engine="local", percentiles=True)
+    summary = score_table(model, synth["table"], dask, engine="dask", workers=2, percentiles=True)
+    assert summary.engine == "dask" and summary.users == 400
+    # two worker processes, neither of them this one
+    assert len(summary.worker_peak_rss) == 2
+    assert all(not w.endswith(f":{os.getpid()}") for w in summary.worker_peak_rss)
+    pd.testing.assert_frame_equal(pd.read_parquet(dask), pd.read_parquet(local))  # bit-identical
+    _assert_same_scores(read_scores(dask), _in_memory(synth["models"]["default"], synth["dataset"]))
+
+
+@pytest.mark.slow
+def test_dask_engine_on_a_scheduler_address(synth: dict, tmp_path: Path) -> None:
+    """--scheduler ADDRESS: a cluster started elsewhere (here: by the test, one worker process)."""
+    distributed = pytest.importorskip("dask.distributed")
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
+        host="127.0.0.1",
+    ) as cluster:  # fmt: skip
+        out = tmp_path / "remote.parquet"
+        summary = score_table(
+            synth["root"] / "ridge", synth["table"], out, engine="dask",
+            scheduler=cluster.scheduler_address,
+        )  # fmt: skip
+    assert summary.users == 400 and len(summary.worker_peak_rss) == 1
+    _assert_same_scores(read_scores(out), _in_memory(synth["models"]["ridge"], synth["dataset"]))
+    with pytest.raises(LtrError, match="--scheduler needs --engine dask"):
+        score_table(synth["root"] / "ridge", synth["table"], out, scheduler="tcp://x:1")
+
+
+def test_percentiles_rank_users_within_the_scored_population(synth: dict, tmp_path: Path) -> None:
+    out = tmp_path / "pct.parquet"
+    score_table(synth["root"] / "ridge", synth["table"], out, percentiles=True)
+    frame = pd.read_parquet(out)
+    assert list(frame.columns) == ["user", *SITUATIONS, *(f"{s}_pct" for s in SITUATIONS)]
+    for s in SITUATIONS:
+        pct = frame[f"{s}_pct"].to_numpy()
+        assert 0 < pct.min() < 1 and 99 < pct.max() < 100
+        order = np.argsort(frame[s].to_numpy(), kind="stable")
+        assert np.all(np.diff(pct[order]) >= 0)  # monotone in the score
+        assert pct.mean() == pytest.approx(50.0)
+
+
+@pytest.mark.parametrize("name", ["aware2023", "lervup2021"])
+def test_real_data_converted_to_parquet_scores_like_the_data_folder(
+    name: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    folder = request.getfixturevalue(name)
+    dataset = load_dataset(folder)
+    write_table(dataset, tmp_path / "table", users_per_file=150)
+    trained = _train(dataset, "default", tmp_path / "model")
+    out = tmp_path / "scores.parquet"
+    summary = score_table(tmp_path / "model", tmp_path / "table", out)
+    assert summary.users == len(dataset.users)
+    _assert_same_scores(read_scores(out), _in_memory(trained, dataset))
+
+
+# ------------------------------------------------------------------------- bad input
+def _table(tmp_path: Path, frames: list[pd.DataFrame]) -> Path:
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    for k, frame in enumerate(frames):
+        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), folder / f"p{k}.parquet")
+    return folder
+
+
+def _rows(user: str = "u1", n: int = 3, **changes) -> pd.DataFrame:
+    frame = pd.DataFrame(
+        {
+            "user": [user] * n,
+            "image": [f"{user}-img{i}" for i in range(n)],
+            "concept": ["VC1"] * n,
+            "confidence": [0.5] * n,
+            "x0": [0.1] * n,
+            "y0": [0.1] * n,
+            "x1": [0.6] * n,
+            "y1": [0.7] * n,
+        }
+    )
+    for column, (row, value) in changes.items():
+        frame[column] = frame[column].astype(object)
+        frame.loc[row, column] = value
+    return frame
+
+
+BAD_TABLES = {
+    "missing column": (
+        lambda: [_rows().drop(columns=["confidence"])],
+        "p0.parquet: missing column(s) 'confidence'",
+    ),
+    "non-numeric confidence": (
+        lambda: [_rows().astype({"confidence": str}).assign(confidence=["0.5", "high", "0.4"])],
+        "p0.parquet: row 1: confidence 'high' is not a number",
+    ),
+    "box out of range": (
+        lambda: [_rows("u1"), _rows("u2", x1=(2, 1.5)).astype({"x1": float})],
+        "p1.parquet: row 2, user 'u2', image 'u2-img2': box corners [0.1, 0.1, 1.5, 0.7] are "
+        "outside [0, 1]",
+    ),
+    "user in two files": (
+        lambda: [_rows("u1"), pd.concat([_rows("u2"), _rows("u1", 1)], ignore_index=True)],
+        "p1.parquet: row 3, user 'u1': user is also in p0.parquet; all rows of a user must be "
+        "in one file",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_TABLES))
+def test_bad_input_is_one_line_naming_file_and_row_and_nothing_is_written(
+    case: str, synth: dict, tmp_path: Path
+) -> None:
+    frames, expected = BAD_TABLES[case]
+    folder = _table(tmp_path, frames())
+    out = tmp_path / "out" / "scores.parquet"
+    with pytest.raises(DataError) as caught:
+        score_table(synth["root"] / "ridge", folder, out)
+    message = str(caught.value)
+    assert message.startswith(str(folder / expected)), message
+    assert "\n" not in message
+    assert not out.exists()
+    assert not out.parent.exists() or not list(out.parent.iterdir())  # no temporary file left
+
+
+def test_a_ratings_file_must_agree_with_the_model(synth: dict, tmp_path: Path) -> None:
+    folder = _table(tmp_path, [_rows()])
+    ratings = synth["dataset"].ratings.copy()
+    pq.write_table(pa.Table.from_pandas(ratings.reset_index()), folder / RATINGS_FILE)
+    out = tmp_path / "ok.parquet"
+    score_table(synth["root"] / "ridge", folder, out)  # the model's own ratings: fine
+    assert list(read_scores(out).index) == ["u1"]
+    ratings.loc["VC1", "acc"] += 1.0
+    pq.write_table(pa.Table.from_pandas(ratings.reset_index()), folder / RATINGS_FILE)
+    with pytest.raises(ModelError, match="ratings differ from those the model was trained"):
+        score_table(synth["root"] / "ridge", folder, tmp_path / "no.parquet")
+    assert not (tmp_path / "no.parquet").exists()
+
+
+def test_a_failing_partition_on_dask_leaves_no_output(synth: dict, tmp_path: Path) -> None:
+    pytest.importorskip("dask.distributed")
+    frames = [_rows("u1"), _rows("u2", confidence=(1, 1.5)).astype({"confidence": float})]
+    folder = _table(tmp_path, frames)
+    out = tmp_path / "scores.parquet"
+    with pytest.raises(LtrError, match=r"p1\.parquet: row 1, user 'u2', image 'u2-img1': "
+                       r"confidence 1\.5 is outside \[0, 1\]"):  # fmt: skip
+        score_table(synth["root"] / "ridge", folder, out, engine="dask", workers=2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad"]
+
+
+# ------------------------------------------------------------------------------- CLI
+def test_cli_synth_parquet_then_predict_a_table(synth: dict, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from ltr.cli.main import app
+
+    runner = CliRunner()
+    table = tmp_path / "table"
+    made = runner.invoke(
+        app, ["data", "synth", str(table), "--users", "200", "--seed", "7", "--format", "parquet",
+              "--users-per-file", "70"],
+    )  # fmt: skip
+    assert made.exit_code == 0, made.output
+    assert open_table(table).users == (67, 67, 66)
+    out = tmp_path / "scores.parquet"
+    scored = runner.invoke(
+        app, ["predict", str(synth["root"] / "ridge"), str(table), "--out", str(out),
+              "--percentiles"],
+    )  # fmt: skip
+    assert scored.exit_code == 0, scored.output
+    assert f"wrote {out} (200 users from 3 file(s)" in scored.output.replace("\n", "")
+    frame = pd.read_parquet(out)
+    assert len(frame) == 200 and "wait_pct" in frame.columns
+    # its ratings file is the model's (same seed): accepted; a split makes no sense here
+    refused = runner.invoke(
+        app, ["predict", str(synth["root"] / "ridge"), str(table), "-s", "val", "--out", str(out)]
+    )
+    assert refused.exit_code == 1 and "a detections table has no splits" in refused.output
+
+    bad = _table(tmp_path, [_rows("u1", x1=(0, 0.05)).astype({"x1": float})])
+    out = tmp_path / "bad.parquet"
+    result = runner.invoke(
+        app, ["predict", str(synth["root"] / "ridge"), str(bad), "--out", str(out)]
+    )
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.output, result.output
+    assert lines[0] == (
+        f"error: {bad / 'p0.parquet'}: row 0, user 'u1', image 'u1-img0': box has x0 > x1 "
+        "(0.1 > 0.05)"
+    )
+    assert not out.exists()
