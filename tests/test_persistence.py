@@ -82,7 +82,7 @@ ROUND_TRIPS = {
     "xgb-regression-pooled": (PRESETS["xgb-regression-pooled"], ".json"),
     "ridge": (PRESETS["ridge"], ".json"),
     "base": (PRESETS["base"], ".json"),
-    "default (ensemble)": (PRESETS["default"], ".json"),
+    "default (ensemble)": (PRESETS["default"], (".json", ".txt")),
     "lgbm isotonic": (
         dataclasses.replace(PRESETS["lgbm-regression"], calibration="isotonic"),
         ".txt",
