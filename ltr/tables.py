@@ -135,6 +135,25 @@ def cv_table(results: Iterable[CVResult], title: str) -> FittedTable:
     return table
 
 
+def versus_table(results: Sequence[CVResult], level: float = 0.95) -> FittedTable:
+    """Each model against the first, over the same folds: the mean per-fold difference of the
+    mean Pearson with its corrected resampled t-test (interval and two-sided p)."""
+    first = results[0]
+    pct = f"{level * 100:g}%"
+    table = FittedTable(f"vs {first.name} (corrected resampled t-test, {pct} interval)")
+    table.add_column("model", name=True)
+    table.add_column("difference")
+    table.add_column(f"{pct} interval")
+    table.add_column("p")
+    for result in results[1:]:
+        test = result.versus(first, level=level)
+        p = "n/a" if test.p_value != test.p_value else f"{test.p_value:.3f}"
+        table.add_row(
+            Text(result.name), f"{test.mean:+.4f}", f"{test.low:+.4f} .. {test.high:+.4f}", p
+        )
+    return table
+
+
 def scores_table(scores: Scores, title: str) -> FittedTable:
     """Pearson (the official score), Spearman and Kendall per situation and their means."""
     table = FittedTable(title)

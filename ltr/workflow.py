@@ -180,6 +180,10 @@ def cv_report(results: Sequence[CVResult], data: TrainingSet) -> dict[str, Any]:
         "n_users": len(data.features.users),
         "feature_config": data.config.to_dict(),
         "models": [r.to_dict() for r in results],
+        # each model against the first: the corrected resampled t-test (ltr.stats)
+        "versus_first": {r.name: r.versus(results[0]).to_dict() for r in results[1:]}
+        if results
+        else {},
     }
 
 

@@ -87,3 +87,40 @@ def test_cv_results_compare_on_the_same_folds_only() -> None:
     other = cross_validate(preset("base"), features, labels, folds=3, repeats=2, seed=1)
     with pytest.raises(LtrError, match="not cross-validated on the same folds"):
         ridge.versus(other)
+
+
+def test_cv_compare_prints_and_reports_the_corrected_test_against_the_first_model(
+    tmp_path,
+) -> None:
+    import json
+
+    from rich.console import Console
+    from typer.testing import CliRunner
+
+    from ltr.cli.main import app
+    from ltr.cv import cross_validate
+    from ltr.data import load_dataset
+    from ltr.data.synthetic import write_synthetic
+    from ltr.features import featurize
+    from ltr.models import preset
+    from ltr.tables import versus_table
+
+    write_synthetic(tmp_path / "data", n_users=300, seed=4)
+    report = tmp_path / "cv.json"
+    args = ["cv", str(tmp_path / "data"), "--models", "base,ridge", "-k", "3", "-r", "2"]
+    result = CliRunner().invoke(app, [*args, "--report", str(report)])
+    assert result.exit_code == 0, result.output
+    dataset = load_dataset(tmp_path / "data")
+    features, labels = featurize(dataset, "train"), dataset.split_labels("train")
+    base = cross_validate(preset("base"), features, labels, folds=3, repeats=2, name="base")
+    ridge = cross_validate(preset("ridge"), features, labels, folds=3, repeats=2, name="ridge")
+    expected = ridge.versus(base)
+    assert json.loads(report.read_text())["versus_first"]["ridge"] == pytest.approx(
+        expected.to_dict()
+    )
+    text = " ".join(result.output.replace("│", " ").split())  # cells, without the box
+    assert "vs base (corrected resampled t-test, 95% interval)" in text
+    assert f"{expected.mean:+.4f} {expected.low:+.4f} .. {expected.high:+.4f}" in text
+    console = Console(width=80, record=True)
+    console.print(versus_table([base, ridge]))
+    assert max(len(line) for line in console.export_text().splitlines()) <= 80

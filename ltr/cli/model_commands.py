@@ -78,7 +78,7 @@ def cv(
 ) -> None:
     """Repeated K-fold cross-validation on the training users (features computed once)."""
     from ltr.outputs import claim_output, cv_report_path
-    from ltr.tables import cv_table
+    from ltr.tables import cv_table, versus_table
     from ltr.workflow import (
         check_cv_folds,
         cross_validate_models,
@@ -116,6 +116,8 @@ def cv(
             progress=lambda name: status.update(f"cross-validating {name}"),
         )
     console.print(cv_table(results, f"Pearson, {folds}-fold x {repeats} ({dataset.name})"))
+    if len(results) > 1:
+        console.print(versus_table(results))
     from ltr.fileio import write_json_atomic
 
     write_json_atomic(report, cv_report(results, data))
