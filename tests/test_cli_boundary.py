@@ -149,8 +149,18 @@ def interrupt_after_first_line(args: list[str], cwd: Path) -> tuple[int, str, st
     )
     assert process.stdout is not None
     first = process.stdout.readline()
-    process.send_signal(signal.SIGINT)
-    rest, stderr = process.communicate(timeout=120)
+    # Press again if the first press is lost: Python swallows a KeyboardInterrupt raised
+    # while a finaliser (`__del__`, e.g. a freed LightGBM handle) runs, as a person would.
+    for _ in range(20):
+        process.send_signal(signal.SIGINT)
+        try:
+            rest, stderr = process.communicate(timeout=3)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    else:
+        process.kill()
+        rest, stderr = process.communicate()
     return process.returncode, first + rest, stderr
 
 
