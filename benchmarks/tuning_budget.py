@@ -86,10 +86,14 @@ def replay(rows: list[dict[str, Any]], pruner: str) -> dict[str, Any]:
 
     from ltr.tuning.runner import make_pruner
 
-    study = optuna.create_study(direction="maximize", pruner=make_pruner(pruner))
+    # named: Hyperband puts a trial in a bracket by a hash of the study name and trial number
+    study = optuna.create_study(
+        study_name="replay", direction="maximize", pruner=make_pruner(pruner)
+    )
     folds_spent = 0
     seconds_spent = 0.0
     complete: list[int] = []
+    curve: list[tuple[int, float]] = []  # (folds spent, best complete full mean so far)
     for row in rows:
         folds = np.asarray(row["fold_pearson"]).mean(axis=1)
         per_fold = row["seconds"] / len(folds)
@@ -108,6 +112,8 @@ def replay(rows: list[dict[str, Any]], pruner: str) -> dict[str, Any]:
         else:
             study.tell(trial, float(folds.mean()))
             complete.append(row["number"])
+        best = max((r["value"] for r in rows if r["number"] in complete), default=float("nan"))
+        curve.append((folds_spent, best))
     values = {row["number"]: row["value"] for row in rows}
     best_all = max(values, key=lambda n: values[n])
     found = max(complete, key=lambda n: values[n])
@@ -122,7 +128,20 @@ def replay(rows: list[dict[str, Any]], pruner: str) -> dict[str, Any]:
         "best_value": values[best_all],
         "regret": values[best_all] - values[found],
         "best_kept": best_all in complete,
+        "curve": curve,
+        # best full mean found when a budget of B folds ran out (the trial in progress then
+        # does not count): the equal-compute comparison of the pruners
+        "found_within": {b: _within(curve, b) for b in FOLD_BUDGETS},
     }
+
+
+#: Fold budgets of the equal-compute comparison (the default trial alone takes 10).
+FOLD_BUDGETS = (20, 30, 50, 80, 120)
+
+
+def _within(curve: list[tuple[int, float]], budget: int) -> float | None:
+    found = [best for spent, best in curve if spent <= budget]
+    return found[-1] if found else None
 
 
 def fidelity_path(name: str) -> Path:
@@ -383,17 +402,21 @@ def table(args: argparse.Namespace) -> None:
                 f"{k}: {v:.2f}" for k, v in report["rank_correlation_with_full_mean"].items()
             )
         )
+        default = report["rows"][0]["value"]
+        budgets = list(report["replays"][0]["found_within"])
         print(
-            "| pruner | folds spent | share of no pruning | complete | found (value) | "
-            "best (value) | regret | best kept |"
+            "| pruner | folds spent | share of no pruning | complete | found - default | "
+            "regret vs best of all | " + " | ".join(f"within {b} folds" for b in budgets) + " |"
         )
-        print("|" + " --- |" * 8)
+        print("|" + " --- |" * (6 + len(budgets)))
         total = max(r["folds"] for r in report["replays"])
         for r in report["replays"]:
+            within = [r["found_within"][b] for b in budgets]
             print(
                 f"| {r['pruner']} | {r['folds']} | {r['folds'] / total:.0%} | {r['complete']} | "
-                f"{r['found']} ({r['found_value']:.4f}) | {r['best']} ({r['best_value']:.4f}) | "
-                f"{r['regret']:.4f} | {r['best_kept']} |"
+                f"{r['found_value'] - default:+.4f} | {r['regret']:.4f} | "
+                + " | ".join("-" if w is None else f"{w - default:+.4f}" for w in within)
+                + " |"
             )
 
 

@@ -296,7 +296,8 @@ def study_choice(
             f"({t:.4f} vs {d:.4f}, {fresh}): training the default instead "
             "(--force-tuned trains the tuned one)"
         )
-    name = f"study {study} trial {score.number}" if tuned else f"default (study {study})"
+    chosen_trial = tuned or rescoring.same_as_default
+    name = f"study {study} trial {score.number}" if chosen_trial else f"default (study {study})"
     record = study_cv_record(
         load_existing_study(study, url), score, rescoring, tuned=tuned, storage=url
     )
