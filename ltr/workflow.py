@@ -23,6 +23,7 @@ from ltr.outputs import SUBMISSIONS_DIR
 from ltr.submission import read_run, validate_run, write_run
 
 if TYPE_CHECKING:
+    from ltr.tuning.rescore import Rescoring
     from ltr.tuning.studies import TrialScore
 
 #: The split every model is trained on (and BASE's threshold fitted on).
@@ -223,12 +224,26 @@ def write_submission(scores: pd.DataFrame, path: str | Path, dataset: Dataset, s
 # ------------------------------------------------------------------------------ studies
 @dataclass(frozen=True)
 class StudyChoice:
-    """The configuration an Optuna study chose, ready to train: `ltr train --study`."""
+    """What `ltr train --study` trains: the study's chosen trial when it beat the untuned
+    default on fresh folds (or `force_tuned`), else the default.
+
+    Attributes:
+        spec: the spec to train.
+        name: "study NAME trial N", or "default (study NAME)" when the default is trained.
+        score: the chosen trial's search figures.
+        rescoring: the chosen trial and the default on fresh folds (`ltr.tuning.rescore`).
+        tuned: whether `spec` is the tuned one.
+        reason: one line saying which was chosen and why.
+        cv: what the trained model's manifest keeps: the fresh-fold figures of `spec`.
+    """
 
     spec: ModelSpec
-    name: str  # "study NAME trial N"
+    name: str
     score: TrialScore
-    cv: dict[str, Any]  # what the trained model's manifest keeps
+    rescoring: Rescoring
+    tuned: bool
+    reason: str
+    cv: dict[str, Any]
 
 
 def study_choice(
@@ -238,22 +253,59 @@ def study_choice(
     *,
     penalty: float | None = None,
     seed: int | None = None,
+    force_tuned: bool = False,
+    threads: int = 1,
+    progress: Any = None,
 ) -> StudyChoice:
-    """The study's chosen trial (best mean - k x std) rebuilt exactly, seed included unless
-    `seed` overrides it; refuses data other than the study was tuned on."""
+    """The model a study yields: its chosen trial (best mean - k x std), rebuilt exactly (seed
+    included unless `seed` overrides it), if it beat the family's untuned default on the fresh
+    folds of its rescoring -- else that default. A study whose chosen trial has no rescoring
+    yet (an interrupted `ltr tune`) is rescored first (stored). Refuses data other than the
+    study was tuned on."""
     from ltr.tuning.objective import TuningData
+    from ltr.tuning.rescore import rescore_choice
     from ltr.tuning.storage import storage_url
-    from ltr.tuning.studies import DEFAULT_PENALTY, chosen_spec, study_cv_record
+    from ltr.tuning.studies import DEFAULT_PENALTY, load_existing_study, study_cv_record
 
-    spec, score, found = chosen_spec(
+    url = storage_url(storage)
+    score, rescoring = rescore_choice(
+        TuningData.from_training_set(data),
         study,
-        storage,
+        url,
         penalty=DEFAULT_PENALTY if penalty is None else penalty,
-        data=TuningData.from_training_set(data),
+        threads=threads,
+        progress=progress,
     )
+    tuned = force_tuned or rescoring.tuned_wins
+    chosen = rescoring.tuned_spec if tuned else rescoring.default_spec
+    spec = ModelSpec.from_dict(chosen, where=f"study {study!r}")
     spec = spec if seed is None else spec.with_seed(seed)
-    record = study_cv_record(found, score, storage=storage_url(storage))
-    return StudyChoice(spec, f"study {study} trial {score.number}", score, record)
+    fresh = rescoring.protocol.text()
+    t, d = rescoring.tuned["mean"], rescoring.default["mean"]
+    if rescoring.same_as_default:
+        reason = f"study {study}: its chosen trial {score.number} is the untuned default"
+    elif rescoring.tuned_wins:
+        reason = (
+            f"study {study} trial {score.number} beats the default on fresh folds "
+            f"({t:.4f} vs {d:.4f}, {fresh}): training the tuned configuration"
+        )
+    elif force_tuned:
+        reason = (
+            f"study {study} trial {score.number} does not beat the default on fresh folds "
+            f"({t:.4f} vs {d:.4f}, {fresh}); training it anyway (--force-tuned)"
+        )
+    else:
+        reason = (
+            f"study {study} trial {score.number} does not beat the default on fresh folds "
+            f"({t:.4f} vs {d:.4f}, {fresh}): training the default instead "
+            "(--force-tuned trains the tuned one)"
+        )
+    chosen_trial = tuned or rescoring.same_as_default
+    name = f"study {study} trial {score.number}" if chosen_trial else f"default (study {study})"
+    record = study_cv_record(
+        load_existing_study(study, url), score, rescoring, tuned=tuned, storage=url
+    )
+    return StudyChoice(spec, name, score, rescoring, tuned, reason, record)
 
 
 #: Files every report of `study_report` holds: how an earlier report folder is recognised.

@@ -109,6 +109,14 @@ def test_the_help_vocabulary_is_the_librarys() -> None:
     assert tuple(FAMILIES) == vocabulary.FEATURE_FAMILIES
     assert tuple(SPACES) == vocabulary.SPACES and vocabulary.DEFAULT_SPACE == DEFAULT_SPACE
     assert tuple(PRUNERS) == vocabulary.PRUNERS
+    from ltr.tuning import fidelity, rescore
+
+    assert vocabulary.DEFAULT_PRUNER == fidelity.DEFAULT_PRUNER
+    assert (vocabulary.RESCORE_FOLDS, vocabulary.RESCORE_REPEATS) == (
+        rescore.RESCORE_FOLDS,
+        rescore.RESCORE_REPEATS,
+    )
+    assert vocabulary.RESCORE_SEED_OFFSET == rescore.RESCORE_SEED_OFFSET
     assert (vocabulary.DEFAULT_STORAGE, vocabulary.STORAGE_ENV) == (DEFAULT_STORAGE, STORAGE_ENV)
     assert vocabulary.DEFAULT_PENALTY == DEFAULT_PENALTY
     assert vocabulary.MIN_SYNTHETIC_USERS == MIN_USERS

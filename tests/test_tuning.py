@@ -26,11 +26,11 @@ from ltr.cli.main import app
 from ltr.cv import cross_validate
 from ltr.data.synthetic import write_synthetic
 from ltr.errors import StudyError
-from ltr.models import ModelSpec, build_model, preset
+from ltr.models import PRESETS, ModelSpec, build_model
 from ltr.tuning import space as space_module
 from ltr.tuning.objective import CVObjective, CVProtocol, TuningData, load_tuning_data
 from ltr.tuning.runner import _shares, tune
-from ltr.tuning.space import SPACES, SearchSpace, get_space
+from ltr.tuning.space import SPACES, SearchSpace, default_preset, get_space
 from ltr.tuning.storage import DEFAULT_STORAGE, fail_orphaned_trials, open_storage, storage_url
 from ltr.tuning.studies import (
     chosen_spec,
@@ -75,6 +75,10 @@ def _cli(*args: str) -> tuple[int, str]:
 
 
 # ----------------------------------------------------------------------- search spaces
+def _leaves(spec: ModelSpec) -> list[ModelSpec]:
+    return [leaf for m in spec.members for leaf in _leaves(m)] if spec.members else [spec]
+
+
 @pytest.mark.parametrize("name", sorted(SPACES))
 def test_every_space_samples_buildable_specs_that_rebuild_from_params(name: str) -> None:
     space = get_space(name)
@@ -89,31 +93,84 @@ def test_every_space_samples_buildable_specs_that_rebuild_from_params(name: str)
         build_model(spec)  # a valid model
         assert ModelSpec.from_dict(spec.to_dict()) == spec
         assert space.spec_from_params(trial.params) == spec
-        assert "freq" in spec.families
+        assert all("freq" in leaf.families for leaf in _leaves(spec))
         active = {p.name for p in space.params if p.active(trial.params)}
         assert set(trial.params) == active  # inactive (conditional) parameters never sampled
         study.tell(trial, 0.0)
 
 
-def test_conditional_parameters_follow_their_condition() -> None:
+@pytest.mark.parametrize("name", sorted(SPACES))
+def test_every_familys_default_trial_is_its_preset(name: str) -> None:
+    """The enqueued first trial builds the preset itself (the ensemble family: the default
+    model), not an approximation of it, so "tuned vs default" compares with what `ltr train`
+    trains untuned."""
+    space = get_space(name)
+    assert space.default_spec() == PRESETS[default_preset(name)]
+    assert space.spec_from_params(space.defaults) == PRESETS[default_preset(name)]
+
+
+def test_the_ensemble_space_is_derived_from_its_preset_at_run_time() -> None:
+    """Nothing about the default is copied into the space: built on other ensemble presets,
+    its default trial is that preset (members, weights or stacking options included)."""
+    for basis in ("default", "ridge-xgb", "stacked", "stacked-cross"):
+        space = space_module._ensemble_space(basis)
+        assert space.default_spec() == PRESETS[basis], basis
+    members = [m.learner for m in PRESETS["default"].members]
+    names = space_module.member_names(PRESETS["default"].members)
+    assert len(names) == len(members) == len(set(names))
+    ensemble = get_space("ensemble")
+    assert ensemble.basis == PRESETS["default"].to_dict()
+    # every member but the first can be left out; the optional extras start out
+    switches = {p.name for p in ensemble.params if p.name.startswith("use.")}
+    assert switches == {f"use.{n}" for n in names[1:]} | {
+        f"use.{e}" for e in space_module.EXTRA_MEMBERS if e not in names
+    }
+
+
+def test_ensemble_space_covers_members_objectives_combination_and_features() -> None:
     space = get_space("ensemble")
+    names = space_module.member_names(PRESETS["default"].members)
+    boosting = [
+        n
+        for n, m in zip(names, PRESETS["default"].members, strict=True)
+        if m.learner in space_module.BOOSTING
+    ]
+    assert boosting, "the default has a boosting member whose objective is tuned"
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
-    seen = set()
-    for _ in range(40):
+    seen_learners: set[str] = set()
+    seen_combine: set[str] = set()
+    for _ in range(60):
         trial = study.ask()
         spec = space.sample(trial)
-        gbdt = trial.params["gbdt"]
-        seen.add(gbdt)
-        lgbm = [k for k in trial.params if k.startswith("lgbm.")]
-        xgb = [k for k in trial.params if k.startswith("xgb.")]
-        assert (bool(lgbm), bool(xgb)) == (gbdt == "lgbm-regression", gbdt == "xgb-regression")
-        assert ("ridge.alpha" in trial.params) == (not trial.params["ridge.alpha_auto"])
-        assert [m.learner for m in spec.members] == ["ridge", gbdt]
-        assert spec.weights == pytest.approx(
-            (trial.params["ridge_weight"], 1 - trial.params["ridge_weight"])
-        )
+        values = trial.params
+        seen_combine.add(values["combine"])
+        assert bool(spec.weights) == (values["combine"] == "fixed")
+        if values["combine"] == "stacked":
+            assert dict(spec.params) == space_module.STACKED_OPTIONS
+        expected = 1 + sum(values.get(f"use.{n}", False) for n in names[1:])
+        expected += sum(values.get(f"use.{e}", False) for e in space_module.EXTRA_MEMBERS)
+        assert len(spec.members) == expected
+        for name in boosting:
+            if not values[f"use.{name}"]:
+                assert not any(k.startswith(f"{name}.") for k in values)
+                continue
+            learner = values[f"{name}.learner"]
+            seen_learners.add(learner)
+            assert learner in [m.learner for m in spec.members]
+            sampled = {
+                k.split(".")[1] for k in values if k.startswith(f"{name}.") and k.count(".") == 2
+            }
+            assert sampled == {learner}  # only the chosen back-end's parameters
+        for leaf in spec.members:
+            off = [f for f in space_module.FAMILY_SWITCHES if not values[f"use_{f}"]]
+            own = set(PRESETS["ridge-wide"].families) - set(PRESETS["ridge"].families)
+            assert not (set(off) - own) & set(leaf.families)
+        if "ridge.alpha" in values:
+            assert not values["ridge.alpha_auto"]
+            assert spec.members[0].params["alpha"] == values["ridge.alpha"]
         study.tell(trial, 0.0)
-    assert seen == {"lgbm-regression", "xgb-regression"}
+    assert seen_combine == {"fixed", "stacked"}
+    assert {"xgb-pearson", "lgbm-pearson", "xgb-regression"} <= seen_learners
     ranking = get_space("lgbm-lambdarank")
     for _ in range(20):
         trial = study.ask()
@@ -123,18 +180,24 @@ def test_conditional_parameters_follow_their_condition() -> None:
         study.tell(trial, 0.0)
 
 
-def test_ensemble_default_trial_is_the_ridge_xgb_preset() -> None:
-    """The ensemble space is ridge + one GBDT; it starts from that pair's preset (the former
-    default), not from the four-member default."""
-    spec = get_space("ensemble").spec_from_params(get_space("ensemble").defaults)
-    default = preset("ridge-xgb")
-    assert [m.learner for m in spec.members] == [m.learner for m in default.members]
-    assert spec.weights == pytest.approx(default.weights / np.sum(default.weights))
-    for ours, theirs in zip(spec.members, default.members, strict=True):
-        assert set(ours.families) == set(theirs.families)
-        for key, value in theirs.params.items():
-            assert ours.params[key] == value
-    assert spec.calibration == "none"
+def test_key_parameter_ranges_are_centred_on_the_back_ends_defaults() -> None:
+    """A few parameters per learner, each range holding the default in its (log) middle, and
+    values equal to the defaults left out of the spec."""
+    from ltr.models.learners import LEARNERS
+
+    for key in ("xgb-regression", "xgb-pearson", "lgbm-regression", "lgbm-pearson", "extra-trees"):
+        params = space_module.learner_params(key)
+        assert 2 <= len(params) <= 7
+        defaults = space_module.learner_defaults(key)
+        for p in params:
+            value = defaults[p.name]
+            assert p.low <= value <= p.high, (key, p.name)
+            if p.log and p.kind == "float" and p.high < 1.0:  # not capped at 1
+                assert np.sqrt(p.low * p.high) == pytest.approx(value, rel=0.01), (key, p.name)
+        assert space_module.native_params(key, defaults) == {}
+        assert LEARNERS[key]  # a real back-end
+    lgbm = space_module.native_params("lgbm-pearson", {"max_depth": 4, "learning_rate": 0.05})
+    assert lgbm == {"max_depth": 4, "num_leaves": 15, "learning_rate": 0.05}
 
 
 def test_space_fingerprint_is_stable_and_tracks_changes() -> None:
@@ -149,7 +212,10 @@ def test_space_fingerprint_is_stable_and_tracks_changes() -> None:
         ),
     )
     assert wider.fingerprint() != space.fingerprint()
-    assert dataclasses.replace(space, version=2).fingerprint() != space.fingerprint()
+    assert dataclasses.replace(space, version=99).fingerprint() != space.fingerprint()
+    # another preset to start from is another space, even with the same parameters
+    other = dataclasses.replace(space, basis=PRESETS["xgb-regression-pooled"].to_dict())
+    assert other.fingerprint() != space.fingerprint()
 
 
 def test_space_declaration_errors() -> None:
@@ -449,8 +515,17 @@ def test_cli_tune_show_list_report_export_and_train(
     )
     assert code == 0, out
     manifest = json.loads((model_dir / "model.json").read_text())
-    assert manifest["spec"] == chosen["spec"]
+    # `ltr tune` re-scored the choice on fresh folds; train follows that comparison
+    rescoring = summary["rescoring"]
+    assert rescoring["trial"] == chosen["number"] and rescoring["protocol"]["seed"] == 1000
+    wins = rescoring["comparison"] is not None and (
+        rescoring["tuned"]["mean"] > rescoring["default"]["mean"]
+    )
+    picked = "tuned" if wins else "default"
+    assert manifest["spec"] == rescoring[f"{picked}_spec"]
     assert manifest["cv"]["study"] == "demo" and manifest["cv"]["trial"] == chosen["number"]
+    assert manifest["cv"]["mean_pearson"] == rescoring[picked]["mean"]
+    assert manifest["cv"]["seed"] == 1000 and manifest["cv"]["model"] == picked
     code, out = _cli(
         "predict", model_dir, synth_dir, "--split", "val", "--out", tmp_path / "val.json"
     )

@@ -32,6 +32,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from ltr.errors import StudyError
+from ltr.tuning.fidelity import DEFAULT_PRUNER, PRUNERS, make_pruner  # noqa: F401 (re-export)
 from ltr.tuning.objective import CVObjective, CVProtocol, TuningData
 from ltr.tuning.space import get_space
 from ltr.tuning.storage import fail_orphaned_trials, open_storage, storage_url
@@ -39,7 +40,6 @@ from ltr.tuning.studies import StudySettings, count_states, open_study
 
 #: Stop a worker after this many failed trials in a row (a bug, not a bad configuration).
 MAX_CONSECUTIVE_FAILURES = 5
-PRUNERS = ("median", "halving", "none")
 #: After Ctrl-C, how long workers get to finish their fold before they are killed.
 STOP_WAIT_SECONDS = 120
 
@@ -63,19 +63,6 @@ def make_sampler(
         return optuna.samplers.TPESampler(
             seed=int(state), multivariate=True, group=True, constant_liar=True
         )
-
-
-def make_pruner(kind: str = "median") -> optuna.pruners.BasePruner:
-    """``median``: stop a trial whose running mean after a fold is below the median of earlier
-    trials at that fold (from the 2nd fold on, after 5 trials). ``halving``: asynchronous
-    successive halving over folds. ``none``: every trial runs every fold."""
-    if kind == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
-    if kind == "halving":
-        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
-    if kind == "none":
-        return optuna.pruners.NopPruner()
-    raise StudyError(f"unknown pruner {kind!r} (choose {', '.join(PRUNERS)})")
 
 
 # -------------------------------------------------------------------------- running
@@ -277,7 +264,7 @@ def tune(
     timeout: float | None = None,
     jobs: int = 1,
     seed: int = 0,
-    pruner: str = "median",
+    pruner: str = DEFAULT_PRUNER,
     threads: int = 1,
     progress: ProgressCallback | None = None,
 ) -> TuneOutcome:

@@ -4,12 +4,23 @@ A space is a list of parameters (name, distribution, condition) plus a function 
 sampled values into a `ModelSpec`. Declaring the parameters as data rather than as `suggest_*`
 calls scattered through code gives three things:
 
-- a fingerprint: a study stores the hash of its space and refuses to resume under another one;
+- a fingerprint: a study stores the hash of its space (parameters, defaults and the preset it
+  starts from) and refuses to resume under another one;
 - conditional parameters that are visible as such (``when``): a parameter is only sampled when
   the values drawn before it allow it, so LightGBM's ``num_leaves`` never appears in an XGBoost
   trial and TPE sees the tree structure of the space;
-- the untuned default of each family as a first (enqueued) trial, so a study can only improve
-  on it, measured on the same folds.
+- the untuned default of each family as a first (enqueued) trial, whose spec *equals* the
+  family's preset (`PRESETS[family]`; for ``ensemble``, `PRESETS["default"]`), so a study can
+  only improve on what `ltr train` trains without tuning, measured on the same folds.
+
+What is tuned, and why so little: 400-600 labelled users give CV estimates whose fold noise
+(about 0.01) is as large as the gains any parameter offers, so a wide space mostly fits that
+noise. Each learner gets a few key parameters whose ranges are centred (on a log scale) on the
+back-end's defaults, which are the presets'; the ensemble family also chooses its members, the
+boosting objective (regression or the Pearson objective) and how members are combined (the
+preset's fixed weights, or learned stacking), and switches feature families. A sampled value
+equal to the back-end's default is left out of the spec, so default trials build the presets'
+specs exactly.
 
 If `build` changes meaning without a parameter changing, bump the space's ``version`` so old
 studies are refused instead of silently mixing two spaces.
@@ -27,9 +38,15 @@ import optuna
 
 from ltr.errors import LtrError
 from ltr.features import FAMILIES
-from ltr.models import ModelSpec
-from ltr.models.learners import LEARNERS, LightGBMLearner, XGBoostLearner
-from ltr.models.registry import DEFAULT_FAMILIES
+from ltr.models import PRESETS, ModelSpec
+from ltr.models.learners import (
+    LEARNERS,
+    ExtraTreesLearner,
+    LightGBMLearner,
+    RidgeLearner,
+    XGBoostLearner,
+)
+from ltr.models.registry import DEFAULT_FAMILIES, STACKED_OPTIONS
 
 Choice = bool | int | float | str | None
 
@@ -133,6 +150,8 @@ class SearchSpace:
         defaults: values of the untuned default configuration, enqueued as a study's first
             trial (parameters it leaves out are sampled).
         version: bumped when `build` changes meaning.
+        basis: the preset spec (as a dict) the space starts from: part of the fingerprint, so
+            a study made before the preset changed is not resumed as if nothing had.
     """
 
     name: str
@@ -140,7 +159,8 @@ class SearchSpace:
     params: tuple[Param, ...]
     build: Callable[[Mapping[str, Any]], ModelSpec]
     defaults: Mapping[str, Any] = field(default_factory=dict)
-    version: int = 1
+    version: int = 2
+    basis: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         names = [p.name for p in self.params]
@@ -174,11 +194,17 @@ class SearchSpace:
             raise LtrError(f"search space {self.name!r}: parameter(s) {missing} missing")
         return self.build(values)
 
+    def default_spec(self) -> ModelSpec:
+        """The untuned default: the spec of the study's first (enqueued) trial."""
+        return self.build(self.defaults)
+
     def describe(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "version": self.version,
             "params": [p.describe() for p in self.params],
+            "defaults": dict(sorted(self.defaults.items())),
+            "basis": dict(self.basis),
         }
 
     def fingerprint(self) -> str:
@@ -186,7 +212,7 @@ class SearchSpace:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-# ----------------------------------------------------------------------- parameter groups
+# ----------------------------------------------------------------------- feature families
 #: Feature families a trial may switch off; ``freq`` (the share of images showing each concept)
 #: is always used: it carries most of the signal on both real data sets (see RESULTS in README).
 FAMILY_SWITCHES: tuple[str, ...] = tuple(f for f in FAMILIES if f != "freq")
@@ -198,102 +224,148 @@ def feature_params() -> tuple[Param, ...]:
     return tuple(choice(f"use_{family}", True, False) for family in FAMILY_SWITCHES)
 
 
-def families_from(values: Mapping[str, Any]) -> tuple[str, ...]:
-    return ("freq", *(f for f in FAMILY_SWITCHES if values[f"use_{f}"]))
+def feature_defaults(base: tuple[str, ...] | None = DEFAULT_FAMILIES) -> dict[str, bool]:
+    """Switch values that reproduce the families `base` (None = all)."""
+    return {f"use_{f}": base is None or f in base for f in FAMILY_SWITCHES}
 
 
-def feature_defaults() -> dict[str, bool]:
-    return {f"use_{f}": f in DEFAULT_FAMILIES for f in FAMILY_SWITCHES}
+def families_from(
+    values: Mapping[str, Any], own: tuple[str, ...] | None = DEFAULT_FAMILIES
+) -> tuple[str, ...]:
+    """The families of a model whose untuned families are `own`, under the switches in
+    `values`: the switched-off ones leave, the switched-on ones it lacks join (at the end, so
+    the default switches give `own` back in its own order), ``freq`` stays."""
+    return member_families(values, own, own)
 
 
-def lightgbm_params() -> tuple[Param, ...]:
-    """LightGBM native names; ranges centred on what works with a few hundred users (few
-    leaves, strong column subsampling, hundreds of slow rounds)."""
-    return (
-        floating("learning_rate", 0.005, 0.2, log=True),
-        integer("num_boost_round", 50, 1500, log=True),
-        integer("num_leaves", 2, 48, log=True),
-        integer("max_depth", 2, 8),
-        integer("min_data_in_leaf", 3, 80, log=True),
-        floating("feature_fraction", 0.05, 1.0),
-        floating("bagging_fraction", 0.4, 1.0),
-        floating("lambda_l2", 1e-3, 100.0, log=True),
-        floating("lambda_l1", 1e-3, 10.0, log=True),
-        choice("extra_trees", False, True),
-    )
+def member_families(
+    values: Mapping[str, Any], own: tuple[str, ...] | None, base: tuple[str, ...] | None
+) -> tuple[str, ...]:
+    """`families_from` for an ensemble member: families of `own` outside the `base` the
+    switches were set from (e.g. ``ridge-wide``'s extra max/mean confidence and areas) stay
+    whatever the switches say, so the member keeps what makes its errors differ."""
+    own = tuple(FAMILIES) if own is None else own
+    base = tuple(FAMILIES) if base is None else base
+    on = {"freq", *(f for f in FAMILY_SWITCHES if values[f"use_{f}"])}
+    kept = tuple(f for f in own if f in on or f not in base)
+    return kept + tuple(f for f in FAMILY_SWITCHES if f in on and f not in kept)
 
 
-def xgboost_params(*, ranking: bool = False) -> tuple[Param, ...]:
-    """XGBoost native names. Ranking objectives have tiny hessians, hence a lower
-    ``min_child_weight`` range (with 0.5..50 they would hardly split)."""
-    child = (0.01, 10.0) if ranking else (0.5, 50.0)
-    return (
-        floating("eta", 0.005, 0.2, log=True),
-        integer("num_boost_round", 50, 1500, log=True),
-        integer("max_depth", 2, 8),
-        floating("min_child_weight", *child, log=True),
-        floating("subsample", 0.4, 1.0),
-        floating("colsample_bytree", 0.05, 1.0),
-        floating("lambda", 1e-3, 100.0, log=True),
-        floating("alpha", 1e-3, 10.0, log=True),
-    )
+# ------------------------------------------------------------ key parameters of each learner
+def around(
+    name: str, centre: float, factor: float, *, whole: bool = False, cap: float | None = None
+) -> Param:
+    """A log range from ``centre / factor`` to ``centre * factor`` (at most `cap`): centred on
+    the back-end's default, so the untuned preset sits in the middle of what is searched."""
+    low, high = centre / factor, centre * factor
+    if cap is not None:
+        high = min(high, cap)
+    if whole:
+        return integer(name, max(1, round(low)), round(high), log=True)
+    return floating(name, low, high, log=True)
 
 
-def xgboost_rank_params() -> tuple[Param, ...]:
-    return (
-        choice("lambdarank_pair_method", "mean", "topk"),
-        integer("lambdarank_num_pair_per_sample", 1, 32, log=True),
-    )
+def _depths(default: int) -> Param:
+    return integer("max_depth", max(2, default - 1), default + 2)
 
 
-def ridge_params() -> tuple[Param, ...]:
-    return (
-        choice("alpha_auto", True, False),
-        floating("alpha", 0.1, 1e4, log=True, when={"alpha_auto": (False,)}),
-        choice("block_scale", True, False),
-    )
+def learner_params(key: str) -> tuple[Param, ...]:
+    """The few parameters of back-end `key` worth tuning on a few hundred users, native names,
+    ranges centred on `LEARNERS[key].defaults`.
 
-
-def _native(values: Mapping[str, Any], params: tuple[Param, ...]) -> dict[str, Any]:
-    return {p.name: values[p.name] for p in params if p.name in values}
-
-
-def ridge_native(values: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "alpha": "auto" if values["alpha_auto"] else float(values["alpha"]),
-        "block_scale": bool(values["block_scale"]),
-    }
-
-
-def _learner_defaults(key: str) -> dict[str, Any]:
-    """The back-end's built-in defaults as values of the space (0 -> the range's low end)."""
+    LightGBM grows depth-limited trees here like XGBoost (``num_leaves`` = 2^depth - 1, the
+    defaults' 7 for depth 3), so depth is one parameter, not two that overrule each other.
+    """
     cls = LEARNERS[key]
+    if issubclass(cls, RidgeLearner):
+        return (
+            choice("alpha_auto", True, False),
+            floating("alpha", 0.1, 1e4, log=True, when={"alpha_auto": (False,)}),
+            choice("block_scale", True, False),
+        )
+    if issubclass(cls, ExtraTreesLearner):
+        d = cls.defaults
+        return (
+            around("max_features", d["max_features"], 2.0, cap=1.0),
+            around("min_samples_leaf", d["min_samples_leaf"], 2.5, whole=True),
+        )
+    d = cls.defaults
     if issubclass(cls, LightGBMLearner):
-        base = {**LightGBMLearner.defaults, "lambda_l1": 1e-3, "extra_trees": False}
-        names = {p.name for p in lightgbm_params()}
-    elif issubclass(cls, XGBoostLearner):
-        base = {**XGBoostLearner.defaults, "alpha": 1e-3}
-        if cls.uses_queries:
-            base.update(min_child_weight=0.1, lambdarank_pair_method="mean")
-            base["lambdarank_num_pair_per_sample"] = 8
-        names = {p.name for p in (*xgboost_params(), *xgboost_rank_params())}
+        return (
+            around("learning_rate", d["learning_rate"], 3.0),
+            around("num_boost_round", d["num_boost_round"], 3.0, whole=True),
+            _depths(d["max_depth"]),
+            around("min_data_in_leaf", d["min_data_in_leaf"], 3.0, whole=True),
+            around("feature_fraction", d["feature_fraction"], 2.0, cap=1.0),
+            around("lambda_l2", d["lambda_l2"], 10.0),
+        )
+    if issubclass(cls, XGBoostLearner):
+        params = (
+            around("eta", d["eta"], 3.0),
+            around("num_boost_round", d["num_boost_round"], 3.0, whole=True),
+            _depths(d["max_depth"]),
+            around("min_child_weight", d["min_child_weight"], 4.0),
+            around("subsample", d["subsample"], 1.25, cap=1.0),
+            around("colsample_bytree", d["colsample_bytree"], 2.0, cap=1.0),
+            around("lambda", d["lambda"], 10.0),
+        )
+        if "lambdarank_pair_method" in d:
+            params += (
+                choice("lambdarank_pair_method", "mean", "topk"),
+                around(
+                    "lambdarank_num_pair_per_sample",
+                    d["lambdarank_num_pair_per_sample"],
+                    4.0,
+                    whole=True,
+                ),
+            )
+        return params
+    return ()
+
+
+def learner_defaults(key: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Values of `learner_params(key)` that give back the back-end's defaults overlaid with
+    `params` (a preset's own parameters), so the default trial rebuilds the preset."""
+    cls = LEARNERS[key]
+    params = dict(params or {})
+    if issubclass(cls, RidgeLearner):
+        alpha = params.get("alpha", "auto")
+        out: dict[str, Any] = {"alpha_auto": alpha == "auto"}
+        if alpha != "auto":
+            out["alpha"] = float(alpha)
+        out["block_scale"] = bool(params.get("block_scale", True))
+        return out
+    merged = {**cls.defaults, **params}
+    return {p.name: merged[p.name] for p in learner_params(key) if p.name in merged}
+
+
+def native_params(
+    key: str, values: Mapping[str, Any], carried: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Back-end parameters of back-end `key` from sampled `values` (names of
+    `learner_params`), on top of `carried` untuned ones; those equal to the back-end's
+    defaults are left out, so a default trial's spec equals the preset's."""
+    cls = LEARNERS[key]
+    out = dict(carried or {})
+    if issubclass(cls, RidgeLearner):
+        if "alpha_auto" in values:
+            out["alpha"] = "auto" if values["alpha_auto"] else float(values["alpha"])
+        if "block_scale" in values:
+            out["block_scale"] = bool(values["block_scale"])
     else:
-        return {"alpha_auto": True, "block_scale": True}
-    return {k: v for k, v in base.items() if k in names}
+        names = {p.name for p in learner_params(key)}
+        out.update({k: v for k, v in values.items() if k in names})
+        if issubclass(cls, LightGBMLearner) and "max_depth" in values:
+            out["num_leaves"] = 2 ** int(values["max_depth"]) - 1
+    return {k: v for k, v in out.items() if k not in cls.defaults or cls.defaults[k] != v}
 
 
 # ------------------------------------------------------------------------------ families
 def _single_learner_space(key: str, description: str) -> SearchSpace:
-    """One back-end, per-situation or pooled, with its own parameters."""
+    """One back-end, per-situation or pooled, with its key parameters; the default trial is
+    the preset `key` itself."""
     cls = LEARNERS[key]
-    if issubclass(cls, LightGBMLearner):
-        learner_params = lightgbm_params()
-    elif issubclass(cls, XGBoostLearner):
-        learner_params = xgboost_params(ranking=cls.uses_queries)
-        if cls.uses_queries:
-            learner_params += xgboost_rank_params()
-    else:
-        learner_params = ridge_params()
+    basis = PRESETS[key]
     extra: tuple[Param, ...] = ()
     if cls.needs_grades:
         extra += (integer("n_grades", 2, 31),)
@@ -301,96 +373,157 @@ def _single_learner_space(key: str, description: str) -> SearchSpace:
         extra += (integer("subqueries", 1, 8, when={"formulation": ("per-situation",)}),)
     params = (
         choice("formulation", *FORMULATION_CHOICES),
-        *learner_params,
+        *learner_params(key),
         *extra,
         *feature_params(),
         choice("calibration", *CALIBRATION_CHOICES),
     )
 
     def build(values: Mapping[str, Any]) -> ModelSpec:
-        native = ridge_native(values) if key == "ridge" else _native(values, learner_params)
-        return ModelSpec(
-            key,
+        return replace(
+            basis,
             formulation=values["formulation"],
-            params=native,
-            families=families_from(values),
-            n_grades=int(values.get("n_grades", 16)),
-            subqueries=int(values.get("subqueries", 1)),
+            params=native_params(key, values, basis.params),
+            families=families_from(values, basis.families),
+            n_grades=int(values.get("n_grades", basis.n_grades)),
+            subqueries=int(values.get("subqueries", basis.subqueries)),
             calibration=values["calibration"],
         )
 
     defaults = {
-        "formulation": "per-situation",
-        **_learner_defaults(key),
-        **feature_defaults(),
-        "calibration": "none",
+        "formulation": basis.formulation,
+        **learner_defaults(key, basis.params),
+        **feature_defaults(basis.families),
+        "calibration": basis.calibration,
     }
     if cls.needs_grades:
-        defaults["n_grades"] = 16
+        defaults["n_grades"] = basis.n_grades
     if cls.uses_queries:
-        defaults["subqueries"] = 1
-    return SearchSpace(key, description, params, build, defaults)
+        defaults["subqueries"] = basis.subqueries
+    return SearchSpace(key, description, params, build, defaults, basis=basis.to_dict())
 
 
-#: GBDT partners of ridge in the ensemble space: the regressors (ranking objectives were
-#: weaker alone and add nothing to the ridge ensemble in the research log).
-ENSEMBLE_GBDTS: dict[str, str] = {"xgb-regression": "xgb.", "lgbm-regression": "lgbm."}
+#: The boosting learners a boosting member of the ensemble may become: regression or the
+#: Pearson objective, XGBoost or LightGBM (the classic ranking objectives lost 0.06-0.10 alone).
+BOOSTING: tuple[str, ...] = ("xgb-regression", "xgb-pearson", "lgbm-regression", "lgbm-pearson")
+#: Presets the ensemble may add as members (off in the default trial): the best GBDT alone.
+EXTRA_MEMBERS: tuple[str, ...] = ("lgbm-pearson",)
+#: How members are combined: the preset's fixed weights, or weights learned by stacking.
+COMBINATIONS: tuple[str, ...] = ("fixed", "stacked")
+#: The preset the ensemble family starts from (its default trial).
+ENSEMBLE_BASIS = "default"
 
 
-def _ensemble_space() -> SearchSpace:
-    ridge = ridge_params()
-    params = (
-        floating("ridge_weight", 0.2, 0.9),
-        *prefixed(ridge, "ridge."),
-        choice("gbdt", *ENSEMBLE_GBDTS),
-        choice("gbdt_formulation", *FORMULATION_CHOICES),
-        *prefixed(xgboost_params(), "xgb.", when={"gbdt": ("xgb-regression",)}),
-        *prefixed(lightgbm_params(), "lgbm.", when={"gbdt": ("lgbm-regression",)}),
-        *feature_params(),
-        choice("calibration", *CALIBRATION_CHOICES),
-    )
+def member_names(members: tuple[ModelSpec, ...]) -> list[str]:
+    """A name for each member of an ensemble preset: the preset it is (seed aside), e.g.
+    ``ridge-wide``, else ``member<i>``. Parameter names of the ensemble space start with it."""
+    singles = {
+        name: spec for name, spec in PRESETS.items() if spec.learner not in ("ensemble", "base")
+    }
+    names: list[str] = []
+    for i, member in enumerate(members):
+        unseeded = replace(member, seed=0)
+        name = next((n for n, s in singles.items() if s == unseeded), f"member{i + 1}")
+        names.append(name if name not in names else f"{name}-{i + 1}")
+    return names
+
+
+def _common_families(members: tuple[ModelSpec, ...]) -> tuple[str, ...] | None:
+    """The families every member uses (in the first member's order): what the switches set."""
+    sets = [set(FAMILIES) if m.families is None else set(m.families) for m in members]
+    common = set.intersection(*sets)
+    first = tuple(FAMILIES) if members[0].families is None else members[0].families
+    return tuple(f for f in first if f in common)
+
+
+def _ensemble_space(basis_name: str = ENSEMBLE_BASIS) -> SearchSpace:
+    """The members of the preset `basis_name` (the first always in, the others switchable),
+    optional extra members, each boosting member's objective, every member's key parameters,
+    the feature families, and fixed weights vs stacking. Everything about the default comes
+    from the preset when the module is imported, never from a copy of it here."""
+    basis = PRESETS[basis_name]
+    members = basis.members
+    names = member_names(members)
+    base = _common_families(members)
+    extras = [e for e in EXTRA_MEMBERS if e not in names]
+    params: list[Param] = []
+    defaults: dict[str, Any] = {}
+    for i, (name, member) in enumerate(zip(names, members, strict=True)):
+        when: dict[str, tuple[Choice, ...]] = {}
+        if i > 0:
+            params.append(choice(f"use.{name}", True, False))
+            defaults[f"use.{name}"] = True
+            when = {f"use.{name}": (True,)}
+        if member.learner in BOOSTING:
+            params.append(choice(f"{name}.learner", *BOOSTING, when=when))
+            defaults[f"{name}.learner"] = member.learner
+            for learner in BOOSTING:
+                condition = {**when, f"{name}.learner": (learner,)}
+                params += prefixed(learner_params(learner), f"{name}.{learner}.", condition)
+            own = learner_defaults(member.learner, member.params)
+            defaults.update({f"{name}.{member.learner}.{k}": v for k, v in own.items()})
+        else:
+            params += prefixed(learner_params(member.learner), f"{name}.", when)
+            own = learner_defaults(member.learner, member.params)
+            defaults.update({f"{name}.{k}": v for k, v in own.items()})
+    for extra in extras:
+        params.append(choice(f"use.{extra}", False, True))
+        defaults[f"use.{extra}"] = False
+        learner = PRESETS[extra].learner
+        params += prefixed(learner_params(learner), f"{extra}.", {f"use.{extra}": (True,)})
+    params += feature_params()
+    defaults.update(feature_defaults(base))
+    params.append(choice("combine", *COMBINATIONS))
+    defaults["combine"] = "fixed" if basis.weights else "stacked"
+    extra_weight = sum(basis.weights) / len(basis.weights) if basis.weights else 1.0
 
     def build(values: Mapping[str, Any]) -> ModelSpec:
-        families = families_from(values)
-        gbdt = values["gbdt"]
-        prefix = ENSEMBLE_GBDTS[gbdt]
-        learner_params = xgboost_params() if gbdt.startswith("xgb") else lightgbm_params()
-        members = (
-            ModelSpec(
-                "ridge", params=ridge_native(unprefixed(values, "ridge.")), families=families
-            ),
-            ModelSpec(
-                gbdt,
-                formulation=values["gbdt_formulation"],
-                params=_native(unprefixed(values, prefix), learner_params),
-                families=families,
-            ),
-        )
-        weight = float(values["ridge_weight"])
-        return ModelSpec(
-            "ensemble",
-            families=families,
-            members=members,
-            weights=(weight, 1.0 - weight),
-            calibration=values["calibration"],
-        )
+        chosen: list[ModelSpec] = []
+        weights: list[float] = []
+        for i, (name, member) in enumerate(zip(names, members, strict=True)):
+            if i > 0 and not values[f"use.{name}"]:
+                continue
+            learner = values.get(f"{name}.learner", member.learner)
+            prefix = f"{name}.{learner}." if member.learner in BOOSTING else f"{name}."
+            carried = member.params if learner == member.learner else {}
+            chosen.append(
+                replace(
+                    member,
+                    learner=learner,
+                    params=native_params(learner, unprefixed(values, prefix), carried),
+                    families=member_families(values, member.families, base),
+                )
+            )
+            weights.append(float(basis.weights[i]) if basis.weights else 1.0)
+        for extra in extras:
+            if values[f"use.{extra}"]:
+                spec = PRESETS[extra]
+                chosen.append(
+                    replace(
+                        spec,
+                        params=native_params(
+                            spec.learner, unprefixed(values, f"{extra}."), spec.params
+                        ),
+                        families=member_families(values, spec.families, base),
+                    )
+                )
+                weights.append(extra_weight)
+        if values["combine"] == "fixed":
+            ensemble = replace(basis, members=tuple(chosen), weights=tuple(weights), params={})
+        else:
+            options = basis.params if not basis.weights else STACKED_OPTIONS
+            ensemble = replace(basis, members=tuple(chosen), weights=(), params=options)
+        return ensemble.with_seed(basis.seed)
 
-    defaults = {
-        # the `ridge-xgb` preset (the former default): ridge (weight 2) + XGBoost regression (1)
-        "ridge_weight": 2.0 / 3.0,
-        **{f"ridge.{k}": v for k, v in _learner_defaults("ridge").items()},
-        "gbdt": "xgb-regression",
-        "gbdt_formulation": "per-situation",
-        **{f"xgb.{k}": v for k, v in _learner_defaults("xgb-regression").items()},
-        **feature_defaults(),
-        "calibration": "none",
-    }
     return SearchSpace(
         "ensemble",
-        "block-scaled ridge + a GBDT regressor (XGBoost or LightGBM), weighted",
-        params,
+        f"the {basis_name!r} preset's members (switchable) + optional "
+        f"{', '.join(extras) or 'none'}, boosting objective, key parameters, feature "
+        "families, fixed weights or stacking",
+        tuple(params),
         build,
         defaults,
+        basis=basis.to_dict(),
     )
 
 
@@ -406,12 +539,21 @@ def _any_space(spaces: Mapping[str, SearchSpace]) -> SearchSpace:
         return spaces[family].build(unprefixed(values, f"{family}/"))
 
     defaults = {
-        "family": "ensemble",
-        **{f"ensemble/{k}": v for k, v in spaces["ensemble"].defaults.items()},
+        "family": DEFAULT_SPACE,
+        **{f"{DEFAULT_SPACE}/{k}": v for k, v in spaces[DEFAULT_SPACE].defaults.items()},
     }
     return SearchSpace(
-        "any", "every family above; the family itself is a parameter", params, build, defaults
+        "any",
+        "every family above; the family itself is a parameter",
+        params,
+        build,
+        defaults,
+        basis=spaces[DEFAULT_SPACE].basis,
     )
+
+
+#: The family tuned when none is given: the default model's own ensemble.
+DEFAULT_SPACE = "ensemble"
 
 
 def _spaces() -> dict[str, SearchSpace]:
@@ -420,6 +562,9 @@ def _spaces() -> dict[str, SearchSpace]:
         "ridge": _single_learner_space("ridge", "ridge regression (block-scaled features)"),
         "xgb-regression": _single_learner_space("xgb-regression", "XGBoost reg:squarederror"),
         "lgbm-regression": _single_learner_space("lgbm-regression", "LightGBM regression"),
+        "lgbm-pearson": _single_learner_space("lgbm-pearson", "LightGBM, Pearson objective"),
+        "xgb-pearson": _single_learner_space("xgb-pearson", "XGBoost, Pearson objective"),
+        "extra-trees": _single_learner_space("extra-trees", "multi-output extra trees"),
         "lgbm-lambdarank": _single_learner_space("lgbm-lambdarank", "LightGBM LambdaMART"),
         "xgb-pairwise": _single_learner_space("xgb-pairwise", "XGBoost rank:pairwise"),
         "xgb-ndcg": _single_learner_space("xgb-ndcg", "XGBoost rank:ndcg"),
@@ -431,11 +576,14 @@ def _spaces() -> dict[str, SearchSpace]:
 #: Search spaces by ``--model FAMILY`` name.
 SPACES: dict[str, SearchSpace] = _spaces()
 
-#: The family tuned when none is given: the one that wins in the research log and in CV.
-DEFAULT_SPACE = "ensemble"
-
 
 def get_space(name: str) -> SearchSpace:
     if name not in SPACES:
         raise LtrError(f"unknown model family {name!r} to tune (known: {', '.join(SPACES)})")
     return SPACES[name]
+
+
+def default_preset(name: str) -> str:
+    """The preset a family's default trial equals (`ltr train --model` of the untuned model)."""
+    space = get_space(name)
+    return ENSEMBLE_BASIS if space.name in ("ensemble", "any") else space.name

@@ -50,6 +50,8 @@ _ATTR_FORMAT = "ltr:format"
 _ATTR_IDENTITY = "ltr:identity"
 _ATTR_FINGERPRINT = "ltr:fingerprint"
 _ATTR_CREATED = "ltr:created"
+#: Prefix of the study attributes holding fresh-fold rescorings (`ltr.tuning.rescore`).
+RESCORE_ATTR_PREFIX = "ltr:rescore:"
 
 
 # -------------------------------------------------------------------------------- identity
@@ -308,6 +310,10 @@ def study_summary(study: optuna.Study, penalty: float = DEFAULT_PENALTY) -> dict
         "best": None if best is None else asdict(best),
         "chosen": None if not scores else asdict(scores[0]),
         "top": [asdict(s) for s in scores[:10]],
+        # the chosen trial's fresh-fold rescoring, when `ltr tune` or `ltr train` made one
+        "rescoring": None
+        if not scores
+        else study.user_attrs.get(f"{RESCORE_ATTR_PREFIX}{scores[0].number}"),
     }
 
 
@@ -326,23 +332,43 @@ def list_studies(
 
 
 def study_cv_record(
-    study: optuna.Study, score: TrialScore, *, storage: str | None = None
+    study: optuna.Study,
+    score: TrialScore,
+    rescoring: Any,
+    *,
+    tuned: bool = True,
+    storage: str | None = None,
 ) -> dict[str, Any]:
-    """The CV figures a model trained from a study keeps in its manifest, with where the study
-    lives (`storage`, its password redacted: manifests are shared)."""
+    """The CV figures a model trained from a study keeps in its manifest: the *fresh-fold*
+    figures of what was trained (the tuned spec or the default, `tuned`) from `rescoring`
+    (`ltr.tuning.rescore.Rescoring`) -- never the search's best, which is optimistic -- with
+    the comparison to the default, the search's own figures for reference, and where the
+    study lives (`storage`, its password redacted: manifests are shared)."""
     identity = read_identity(study) or {}
     cv = identity.get("cv", {})
+    fresh = rescoring.tuned if tuned else rescoring.default
+    protocol = rescoring.protocol
     return {
+        "source": "fresh folds (study rescoring)",
         "study": study.study_name,
         "storage": None if storage is None else redact_url(storage),
         "trial": score.number,
+        "model": "tuned" if tuned else "default",
         "penalty": score.penalty,
-        "folds": cv.get("folds"),
-        "repeats": cv.get("repeats"),
-        "seed": cv.get("seed"),
-        "mean_pearson": score.mean,
-        "std_pearson": score.std,
-        "penalised": score.penalised,
-        "per_situation": score.per_situation,
-        "per_situation_std": score.per_situation_std,
+        "folds": protocol.folds,
+        "repeats": protocol.repeats,
+        "seed": protocol.seed,
+        "mean_pearson": fresh["mean"],
+        "std_pearson": fresh["std"],
+        "per_situation": fresh["per_situation"],
+        "per_situation_std": fresh["per_situation_std"],
+        "tuned_minus_default": rescoring.comparison,
+        "search": {
+            "folds": cv.get("folds"),
+            "repeats": cv.get("repeats"),
+            "seed": cv.get("seed"),
+            "mean_pearson": score.mean,
+            "std_pearson": score.std,
+            "penalised": score.penalised,
+        },
     }

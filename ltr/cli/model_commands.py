@@ -141,8 +141,9 @@ def train(
         str | None,
         typer.Option(
             "--study",
-            help="Train the configuration an Optuna study chose (`ltr tune`, `ltr studies "
-            "show`): its best mean - k * std trial, rebuilt exactly.",
+            help="Train what an Optuna study chose (`ltr tune`, `ltr studies show`): its best "
+            "mean - k * std trial, rebuilt exactly, if it beats the untuned default on fresh "
+            "folds (re-scored first if `ltr tune` did not), else the default.",
             show_default=False,
         ),
     ] = None,
@@ -172,6 +173,14 @@ def train(
             show_default=False,
         ),
     ] = None,
+    force_tuned: Annotated[
+        bool,
+        typer.Option(
+            "--force-tuned",
+            help="With --study: train the chosen trial even when it does not beat the untuned "
+            "default on the study's fresh folds.",
+        ),
+    ] = False,
     cv_folds: Annotated[
         int,
         typer.Option(
@@ -196,6 +205,8 @@ def train(
 
     if study is not None and (params is not None or model != "default"):
         raise LtrError("--study trains the study's chosen configuration: drop --model/--params")
+    if force_tuned and study is None:
+        raise LtrError("--force-tuned only applies to --study")
     spec = None if study is not None else resolve_spec(model, params)
     check_model_dir(claim_output(model_dir, folder=True))
     dataset = load_data(data_dir)
@@ -207,12 +218,19 @@ def train(
         name = model
         spec = spec.with_seed(0 if seed is None else seed)
     else:
-        choice = study_choice(data, study, storage, penalty=penalty, seed=seed)
+        with console.status("reading the study") as status:
+            choice = study_choice(
+                data,
+                study,
+                storage,
+                penalty=penalty,
+                seed=seed,
+                force_tuned=force_tuned,
+                threads=threads,
+                progress=lambda text: status.update(f"re-scoring on fresh folds: {text}"),
+            )
         name, spec, cv = choice.name, choice.spec, choice.cv
-        say(
-            f"{name}: CV mean Pearson {choice.score.mean:.4f} ± {choice.score.std:.4f} "
-            f"(chosen by mean - {choice.score.penalty:g} std = {choice.score.penalised:.4f})"
-        )
+        say(choice.reason)
     if cv_folds:
         cv_seed = 0 if seed is None else seed
         with console.status("cross-validating"):

@@ -23,9 +23,13 @@ from ltr.cli.common import (
 )
 from ltr.cli.vocabulary import (
     DEFAULT_PENALTY,
+    DEFAULT_PRUNER,
     DEFAULT_SPACE,
     DEFAULT_STORAGE,
     PRUNERS,
+    RESCORE_FOLDS,
+    RESCORE_REPEATS,
+    RESCORE_SEED_OFFSET,
     SPACES,
     STORAGE_ENV,
 )
@@ -156,6 +160,8 @@ def _print_summary(summary: dict, *, top: int = 5, spec: bool = True) -> None:
         ),
         highlight=False,
     )
+    if summary.get("rescoring"):
+        print_rescoring(summary["rescoring"])
     if top:
         console.print(trials_table(summary, top))
     if spec:
@@ -168,6 +174,40 @@ def _print_summary(summary: dict, *, top: int = 5, spec: bool = True) -> None:
             value = values[name]
             text = f"{value:.4g}" if isinstance(value, float) else str(value)
             console.print(f"  {name} = {text}", highlight=False)
+
+
+def print_rescoring(rescoring: dict[str, Any]) -> None:
+    """The chosen trial next to the default on fresh folds, and what `train --study` trains."""
+    from ltr.tuning.objective import CVProtocol
+
+    protocol = CVProtocol(**rescoring["protocol"])
+    tuned, default = rescoring["tuned"], rescoring["default"]
+    trial = rescoring["trial"]
+    say(f"fresh folds ({protocol.text()}, never used by the search):")
+    rows = [("default", default)]
+    if rescoring["comparison"] is not None:
+        rows.insert(0, (f"trial {trial}", tuned))
+    width = max(len(label) for label, _ in rows)
+    for label, cv in rows:
+        situations = ", ".join(f"{s} {cv['per_situation'][s]:.3f}" for s in SITUATIONS)
+        say(f"  {label:<{width}}  {cv['mean']:.4f} ± {cv['std']:.4f}  ({situations})")
+    comparison = rescoring["comparison"]
+    if comparison is None:
+        say(f"  the chosen trial {trial} is the untuned default: `ltr train --study` trains it")
+        return
+    p = comparison["p_value"]
+    say(
+        f"  trial {trial} - default: {comparison['mean']:+.4f}, 95% interval "
+        f"[{comparison['low']:+.4f}, {comparison['high']:+.4f}] (corrected t-test, "
+        f"p = {'-' if p is None else f'{p:.3f}'})"
+    )
+    if tuned["mean"] > default["mean"]:
+        say(f"  `ltr train --study` trains trial {trial} (it beats the default here)")
+    else:
+        say(
+            f"  `ltr train --study` trains the default (trial {trial} does not beat it here; "
+            "--force-tuned trains the trial)"
+        )
 
 
 def tune(
@@ -231,13 +271,28 @@ def tune(
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the TPE sampler.")] = 0,
     pruner: Annotated[
-        str, typer.Option("--pruner", help=f"Pruner: {', '.join(PRUNERS)} (see README).")
-    ] = "median",
+        str,
+        typer.Option(
+            "--pruner",
+            help=f"Pruner: {', '.join(PRUNERS)} (halving: most trials stop after 2 or 4 folds; "
+            "see README).",
+        ),
+    ] = DEFAULT_PRUNER,
     threads: Threads = 1,
     split: Annotated[str, split_option("Labelled split to tune on.")] = "train",
     penalty: Penalty = DEFAULT_PENALTY,
+    rescore: Annotated[
+        bool,
+        typer.Option(
+            "--rescore/--no-rescore",
+            help=f"End by re-scoring the chosen trial and the default on fresh folds "
+            f"({RESCORE_FOLDS}-fold x {RESCORE_REPEATS}, CV seed + {RESCORE_SEED_OFFSET}); "
+            "stored in the study for `ltr train --study`.",
+        ),
+    ] = True,
 ) -> None:
-    """Tune a model family with Optuna for mean CV Pearson; resumable, parallel."""
+    """Tune a model family with Optuna for mean CV Pearson; resumable, parallel; then
+    re-score the choice against the default on fresh folds."""
     import optuna
 
     from ltr.tuning.objective import TuningData
@@ -291,7 +346,21 @@ def tune(
         f"study {study} {state}: family {outcome.space}, {outcome.protocol.text()}; "
         f"this run: {counts}"
     )
-    _print_summary(study_summary(load_existing_study(study, url), penalty), top=5, spec=False)
+    summary = study_summary(load_existing_study(study, url), penalty)
+    _print_summary(summary, top=5, spec=False)
+    if rescore and not interrupted and summary["chosen"] and not summary.get("rescoring"):
+        from ltr.tuning.rescore import rescore_choice
+
+        with console.status("re-scoring on fresh folds") as status:
+            _, rescoring = rescore_choice(
+                data,
+                study,
+                url,
+                penalty=penalty,
+                threads=threads,
+                progress=lambda text: status.update(f"re-scoring on fresh folds: {text}"),
+            )
+        print_rescoring(rescoring.to_dict())
     if interrupted:
         console.print(
             "[yellow]interrupted[/]: completed trials are saved, the running one is marked "

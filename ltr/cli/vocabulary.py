@@ -77,14 +77,22 @@ SPACES: tuple[str, ...] = (
     "ridge",
     "xgb-regression",
     "lgbm-regression",
+    "lgbm-pearson",
+    "xgb-pearson",
+    "extra-trees",
     "lgbm-lambdarank",
     "xgb-pairwise",
     "xgb-ndcg",
     "any",
 )
 DEFAULT_SPACE = "ensemble"
-#: ltr.tuning.runner.PRUNERS.
-PRUNERS: tuple[str, ...] = ("median", "halving", "none")
+#: ltr.tuning.fidelity.PRUNERS and DEFAULT_PRUNER.
+PRUNERS: tuple[str, ...] = ("halving", "hyperband", "median", "none")
+DEFAULT_PRUNER = "halving"
+#: ltr.tuning.rescore.RESCORE_FOLDS, RESCORE_REPEATS and RESCORE_SEED_OFFSET.
+RESCORE_FOLDS = 5
+RESCORE_REPEATS = 3
+RESCORE_SEED_OFFSET = 1000
 #: ltr.tuning.storage.DEFAULT_STORAGE and STORAGE_ENV.
 DEFAULT_STORAGE = "sqlite:///ltr-studies.db"
 STORAGE_ENV = "LTR_STORAGE"
