@@ -148,7 +148,8 @@ def test_ensemble_space_covers_members_objectives_combination_and_features() -> 
         if values["combine"] == "stacked":
             assert dict(spec.params) == space_module.STACKED_OPTIONS
         expected = 1 + sum(values.get(f"use.{n}", False) for n in names[1:])
-        expected += sum(values.get(f"use.{e}", False) for e in space_module.EXTRA_MEMBERS)
+        extras = [e for e in space_module.EXTRA_MEMBERS if e not in names]
+        expected += sum(values.get(f"use.{e}", False) for e in extras)
         assert len(spec.members) == expected
         for name in boosting:
             if not values[f"use.{name}"]:

@@ -406,8 +406,9 @@ def _single_learner_space(key: str, description: str) -> SearchSpace:
 #: The boosting learners a boosting member of the ensemble may become: regression or the
 #: Pearson objective, XGBoost or LightGBM (the classic ranking objectives lost 0.06-0.10 alone).
 BOOSTING: tuple[str, ...] = ("xgb-regression", "xgb-pearson", "lgbm-regression", "lgbm-pearson")
-#: Presets the ensemble may add as members (off in the default trial): the best GBDT alone.
-EXTRA_MEMBERS: tuple[str, ...] = ("lgbm-pearson",)
+#: Presets the ensemble may add as members (off in the default trial) when the preset does
+#: not already hold them: the best GBDTs alone.
+EXTRA_MEMBERS: tuple[str, ...] = ("lgbm-pearson", "xgb-regression")
 #: How members are combined: the preset's fixed weights, or weights learned by stacking.
 COMBINATIONS: tuple[str, ...] = ("fixed", "stacked")
 #: The preset the ensemble family starts from (its default trial).
