@@ -223,15 +223,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"measuring {users:,} users, {name} ...", file=sys.stderr, flush=True)
             rows.append(measure(users, name, args.repeats, args.seed))
 
-    from run_metadata import run_metadata  # benchmarks/run_metadata.py, next to this script
+    from run_metadata import write_report  # benchmarks/run_metadata.py, next to this script
 
-    report = {**run_metadata("challenge_writer"), "rows": rows, "table": table(rows)}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    from ltr.fileio import write_json_atomic
-
-    write_json_atomic(args.out, report)
-    print(report["table"])
-    print(f"\nwritten to {args.out}", file=sys.stderr)
+    write_report("challenge_writer", args.out, {"rows": rows}, table=table(rows))
     return 0
 
 

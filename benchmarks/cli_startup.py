@@ -63,19 +63,20 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS / "cli_startup.json")
     args = parser.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from run_metadata import run_metadata  # benchmarks/run_metadata.py, next to this script
+    from run_metadata import write_report  # benchmarks/run_metadata.py, next to this script
 
     results = {name: measure(case, args.runs) for name, case in CASES.items()}
-    print(f"| command | median (s) | min (s) | max (s) | < {TARGET_SECONDS} s |")
-    print("| --- | ---: | ---: | ---: | --- |")
+    lines = [
+        f"| command | median (s) | min (s) | max (s) | < {TARGET_SECONDS} s |",
+        "| --- | ---: | ---: | ---: | --- |",
+    ]
     for name, r in results.items():
         mark = "yes" if r["under_target"] else "no"
-        print(f"| `{name}` | {r['median_s']:.3f} | {r['min_s']:.3f} | {r['max_s']:.3f} | {mark} |")
-    from ltr.fileio import write_json_atomic
-
-    report = {**run_metadata("cli_startup"), "target_s": TARGET_SECONDS, "results": results}
-    write_json_atomic(args.out, report)
-    print(f"wrote {args.out}")
+        lines.append(
+            f"| `{name}` | {r['median_s']:.3f} | {r['min_s']:.3f} | {r['max_s']:.3f} | {mark} |"
+        )
+    fields = {"target_s": TARGET_SECONDS, "results": results}
+    write_report("cli_startup", args.out, fields, table="\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -110,26 +110,23 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
 
     sys.path.insert(0, str(Path(__file__).parent))
-    from run_metadata import run_metadata  # benchmarks/run_metadata.py, next to this script
+    from run_metadata import write_report  # benchmarks/run_metadata.py, next to this script
 
-    from ltr.fileio import write_json_atomic
-
-    report = {**run_metadata("explain_pages"), "batch_users": batch_users, "results": rows}
-    write_json_atomic(args.out, report)
-    print(f"load average (1 min) {report['load_average_1min']:.2f}, {report['machine']}")
-    print(
+    lines = [
         "| model | users | pages + JSON + index: wall s (CPU s) | what-if scoring alone: wall s "
-        "(CPU s) | model calls | profiles scored | MB written |"
-    )
-    print("| --- | --- | --- | --- | --- | --- | --- |")
-    for r in rows:
-        print(
-            f"| {r['model']} | {r['users']:,} | {r['seconds_pages']:.1f} "
-            f"({r['cpu_seconds_pages']:.1f}) | {r['seconds_explain_alone']:.1f} "
-            f"({r['cpu_seconds_explain_alone']:.1f}) | {r['model_calls']} | "
-            f"{r['profiles_scored']:,} | {r['megabytes_written']} |"
-        )
-    print(f"wrote {args.out}")
+        "(CPU s) | model calls | profiles scored | MB written |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    lines += [
+        f"| {r['model']} | {r['users']:,} | {r['seconds_pages']:.1f} "
+        f"({r['cpu_seconds_pages']:.1f}) | {r['seconds_explain_alone']:.1f} "
+        f"({r['cpu_seconds_explain_alone']:.1f}) | {r['model_calls']} | "
+        f"{r['profiles_scored']:,} | {r['megabytes_written']} |"
+        for r in rows
+    ]
+    fields = {"batch_users": batch_users, "results": rows}
+    report = write_report("explain_pages", args.out, fields, table="\n".join(lines))
+    print(f"load average (1 min) {report['load_average_1min']:.2f}, {report['machine']}")
 
 
 if __name__ == "__main__":

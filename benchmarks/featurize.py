@@ -209,19 +209,9 @@ def main(argv: list[str] | None = None) -> int:
                     "from": base["data"],
                 }
 
-    from run_metadata import run_metadata  # benchmarks/run_metadata.py, next to this script
+    from run_metadata import write_report  # benchmarks/run_metadata.py, next to this script
 
-    report = {
-        **run_metadata("featurize"),
-        "rows": rows,
-        "table": table(rows),
-    }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    from ltr.fileio import write_json_atomic
-
-    write_json_atomic(args.out, report)
-    print(report["table"])
-    print(f"\nwritten to {args.out}", file=sys.stderr)
+    write_report("featurize", args.out, {"rows": rows}, table=table(rows))
     return 0
 
 

@@ -145,16 +145,10 @@ def main(argv: list[str] | None = None) -> int:
             f"{shown} |"
         )
     sys.path.insert(0, str(Path(__file__).parent))
-    from run_metadata import run_metadata
+    from run_metadata import write_report  # benchmarks/run_metadata.py, next to this script
 
-    from ltr.fileio import write_json_atomic
-
-    write_json_atomic(
-        args.json,
-        {**run_metadata("scoring"), "prepared": prepared, "users_per_file": args.users_per_file,
-         "rows": rows},
-    )  # fmt: skip
-    print(f"\nwrote {args.json}")
+    fields = {"prepared": prepared, "users_per_file": args.users_per_file, "rows": rows}
+    write_report("scoring", args.json, fields)
     return 0
 
 

@@ -82,15 +82,9 @@ def main(argv: list[str] | None = None) -> int:
         f"| {r['peak_rss_growth_mib']:.0f} |"
         for r in rows
     ]
-    from run_metadata import run_metadata  # benchmarks/run_metadata.py, next to this script
+    from run_metadata import write_report  # benchmarks/run_metadata.py, next to this script
 
-    from ltr.fileio import write_json_atomic
-
-    report = {**run_metadata("synthetic_generation"), "rows": rows, "table": "\n".join(lines)}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(args.out, report)
-    print(report["table"])
-    print(f"\nwritten to {args.out}", file=sys.stderr)
+    write_report("synthetic_generation", args.out, {"rows": rows}, table="\n".join(lines))
     return 0
 
 

@@ -219,19 +219,10 @@ def main(argv: list[str] | None = None) -> int:
             + " | ".join(shares)
             + f" | **{outside:.1f}%** | {row['load_average_1min']:.1f} |"
         )
-    from run_metadata import run_metadata  # benchmarks/run_metadata.py, next to this script
+    from run_metadata import write_report  # benchmarks/run_metadata.py, next to this script
 
-    from ltr.fileio import write_json_atomic
-
-    report = {
-        **run_metadata("tuning"),
-        "data": str(args.data),
-        "featurise_seconds": featurise,
-        "jobs": args.jobs,
-        "rows": rows,
-    }
-    write_json_atomic(args.out, report)
-    print(f"\nwrote {args.out}")
+    fields = {"data": str(args.data), "featurise_seconds": featurise, "jobs": args.jobs}
+    write_report("tuning", args.out, {**fields, "rows": rows})
     return 0
 
 

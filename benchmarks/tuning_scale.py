@@ -228,20 +228,15 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['storage_calls_per_trial']:.0f} |"
         )
     sys.path.insert(0, str(Path(__file__).parent))
-    from run_metadata import run_metadata
+    from run_metadata import write_report  # benchmarks/run_metadata.py, next to this script
 
-    from ltr.fileio import write_json_atomic
-
-    report = {
-        **run_metadata("tuning_scale"),
+    fields = {
         "data": str(args.data),
         "family": args.family,
         "folds": args.folds,
         "trials_per_worker": args.trials,
-        "rows": results,
     }
-    write_json_atomic(args.json, report)
-    print(f"\nwrote {args.json}")
+    write_report("tuning_scale", args.json, {**fields, "rows": results})
     return 0
 
 

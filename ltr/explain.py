@@ -30,12 +30,18 @@ _SEP = "\x1f"
 class Explanation:
     """What each photo and concept of one profile does to its score in each situation.
 
+    An effect is the score the item adds: the profile's score minus its score without the
+    photo (or without every detection of the concept). Positive helps, negative hurts.
+
     Attributes:
-        scores / percentiles: the full profile's score and its percentile (share of the split's
-            other users scored lower, in %) per situation.
-        photos: one row per photo: ``concepts`` (what was detected), then per situation the effect
-            on the score (``{s}``) and on the percentile (``{s}_pct``).
-        concepts: one row per detected concept: ``photos`` (how many show it), its crowd rating
+        user: The user.
+        split: The split the user belongs to.
+        scores: The full profile's score per situation.
+        percentiles: Its percentile per situation (share of the split's other users scored
+            lower, in %).
+        photos: One row per photo: ``concepts`` (what was detected), then per situation the
+            effect on the score (``{s}``) and on the percentile (``{s}_pct``).
+        concepts: One row per detected concept: ``photos`` (how many show it), its crowd rating
             per situation (``rating_{s}``), then the effects as for photos.
     """
 
@@ -47,6 +53,7 @@ class Explanation:
     concepts: pd.DataFrame
 
     def to_dict(self) -> dict:
+        """The explanation as JSON-ready data (what ``ltr explain --out`` writes)."""
         return {
             "user": self.user,
             "split": self.split,
@@ -111,7 +118,23 @@ def _percentile(scores: np.ndarray, reference: np.ndarray) -> np.ndarray:
 
 
 def explain_user(trained: TrainedModel, dataset: Dataset, split: str, user: str) -> Explanation:
-    """Effects of each photo and concept of `user` (a user of `split`) on its scores."""
+    """The effect of each photo and concept of one profile on its scores.
+
+    The profile is scored without each photo, and without every detection of each concept, in
+    one batch with the split's other users (the reference of the percentiles).
+
+    Args:
+        trained: A trained model (`ltr.models.persistence.load_trained`).
+        dataset: The data set holding the user.
+        split: The user's split.
+        user: The user.
+
+    Returns:
+        The profile's scores and percentiles, and the effects of its photos and concepts.
+
+    Raises:
+        LtrError: `user` is not in `split`.
+    """
     if user not in set(dataset.split_users(split)):
         raise LtrError(f"{dataset.name}: no user {user!r} in split {split!r}")
     batch, photos, concepts = _with_variants(dataset, split, user)
@@ -159,7 +182,16 @@ BATCH_USERS = 250
 
 
 def population_scores(trained: TrainedModel, dataset: Dataset, split: str) -> pd.DataFrame:
-    """Scores of every user of `split`: the reference of percentiles and distributions."""
+    """Scores of every user of a split: the reference of percentiles and distributions.
+
+    Args:
+        trained: A trained model.
+        dataset: The data set.
+        split: The split.
+
+    Returns:
+        Index user, columns `SITUATIONS`.
+    """
     return trained.predict(dataset, split)
 
 
@@ -274,13 +306,26 @@ def explain_users(
     population: pd.DataFrame | None = None,
     batch_users: int = BATCH_USERS,
 ) -> Iterator[Explanation]:
-    """`explain_user` for many users of `split` (default: all, in file order), batched.
+    """`explain_user` for many users of a split, batched.
 
     The what-if variants of `batch_users` users are scored in one model call, so a whole split
-    costs a few calls instead of one per user. `population` (default: scored here) holds the
-    scores of every user of the split. A model scores each profile on its own, so the numbers
-    are `explain_user`'s for each user alone, up to floating-point rounding (a model may sum a
-    larger batch in another order: differences of ~1e-16).
+    costs a few calls instead of one per user. A model scores each profile on its own, so the
+    numbers are `explain_user`'s for each user alone, up to floating-point rounding (a model
+    may sum a larger batch in another order: differences of ~1e-16).
+
+    Args:
+        trained: A trained model.
+        dataset: The data set.
+        split: The users' split.
+        users: The users to explain (default: every user of the split, in file order).
+        population: The scores of every user of the split (default: scored here).
+        batch_users: Users whose variants are scored in one model call.
+
+    Yields:
+        One explanation per user, in the order of `users`.
+
+    Raises:
+        LtrError: A user is not in `split`, or the split has a single user (no percentile).
     """
     split_users = list(dataset.split_users(split))
     users = split_users if users is None else list(users)

@@ -24,7 +24,14 @@ STATISTICS: tuple[str, ...] = ("pearson", "spearman", "kendall")
 
 @dataclass(frozen=True)
 class Scores:
-    """Correlations of a run with the ground truth, per situation (index `SITUATIONS`)."""
+    """Correlations of a run with the ground truth, per situation.
+
+    Attributes:
+        pearson: Pearson correlation per situation (index `SITUATIONS`): the official statistic.
+        spearman: Spearman rank correlation per situation.
+        kendall: Kendall's tau-b per situation.
+        n_users: The users scored.
+    """
 
     pearson: pd.Series
     spearman: pd.Series
@@ -37,9 +44,28 @@ class Scores:
         return float(self.pearson.mean())
 
     def mean(self, statistic: str = "pearson") -> float:
+        """The mean over the four situations of one statistic.
+
+        Args:
+            statistic: ``pearson`` (the official score), ``spearman`` or ``kendall``.
+
+        Returns:
+            The mean.
+        """
         return float(self.statistic(statistic).mean())
 
     def statistic(self, name: str) -> pd.Series:
+        """One statistic per situation.
+
+        Args:
+            name: ``pearson``, ``spearman`` or ``kendall``.
+
+        Returns:
+            The statistic, indexed by situation.
+
+        Raises:
+            ValueError: `name` is not one of the three.
+        """
         if name not in STATISTICS:
             raise ValueError(f"unknown statistic {name!r} (expected one of {STATISTICS})")
         return getattr(self, name)
@@ -53,13 +79,28 @@ class Scores:
 def pearson_columns(pred: np.ndarray, truth: np.ndarray, axis: int = 0) -> np.ndarray:
     """Pearson correlation of `pred` and `truth` along `axis` (users), for every other slice.
 
-    Follows `scipy.stats.pearsonr(pred, truth, axis=axis).statistic` step by step (same
+    Follows ``scipy.stats.pearsonr(pred, truth, axis=axis).statistic`` step by step (same
     centring, overflow-safe scaling, clipping to [-1, 1] and rounding for two observations; the
     results agree to ~1e-15, the tests check it), but without p-values, warnings or input
-    checks, so cross-validation can score many folds and the four situations in one call:
-    ``pred`` of shape (users, 4) gives 4 correlations; (folds, users, 4) with ``axis=1`` gives
-    a (folds, 4) array. `truth` broadcasts against `pred`.
-    A constant slice gives NaN (as scipy does) rather than an error.
+    checks, so cross-validation can score many folds and the four situations in one call.
+
+    Args:
+        pred: Scores, e.g. ``users x 4``, or ``folds x users x 4`` with ``axis=1``.
+        truth: Labels, broadcast against `pred`.
+        axis: The axis of the users.
+
+    Returns:
+        One correlation per slice (``4`` values for ``users x 4``); NaN where a slice is
+        constant.
+
+    Raises:
+        ValueError: Fewer than two users.
+
+    Example:
+        >>> import numpy as np
+        >>> truth = np.array([[1.0, 0.0], [2.0, 1.0], [3.0, 0.5]])
+        >>> pearson_columns(truth * 2 + 1, truth).round(6).tolist()
+        [1.0, 1.0]
     """
     x = np.asarray(pred, dtype=float)
     y = np.asarray(truth, dtype=float)
@@ -151,11 +192,32 @@ def _check_not_constant(values: np.ndarray, what: str, situation: str) -> None:
 
 
 def score_run(predictions: pd.DataFrame, labels: pd.DataFrame, *, name: str = "run") -> Scores:
-    """Score `predictions` against `labels` (both: index user, columns `SITUATIONS`).
+    """Score a run against labels exactly as the challenge does, plus Spearman and Kendall.
 
-    Both must hold exactly the same users (any order) and finite numbers; a situation where the
-    prediction or the labels are constant has no correlation and is an error, as is a mismatch
-    of users. `name` says what the predictions are in messages (e.g. the run file's path).
+    Args:
+        predictions: The run: index user, columns `SITUATIONS`.
+        labels: The ground truth, same shape.
+        name: What the predictions are, in messages (e.g. the run file's path).
+
+    Returns:
+        The correlations per situation; `Scores.official` is the challenge's score, the mean
+        Pearson over the four situations.
+
+    Raises:
+        LtrError: The users differ (the message names a few and counts them), a situation
+            column is missing or not numeric, a value is not finite, fewer than two users, or
+            a situation is constant in the run or the labels (no correlation exists).
+
+    Example:
+        >>> import pandas as pd
+        >>> labels = pd.DataFrame(
+        ...     {"acc": [1.0, 2.0, 3.0], "bank": [0.0, 1.0, 0.5], "it": [3.0, 1.0, 2.0],
+        ...      "wait": [1.0, 0.0, 2.0]},
+        ...     index=pd.Index(["u1", "u2", "u3"], name="user"),
+        ... )
+        >>> run = labels * 2 + 1  # any increasing linear map has a Pearson correlation of 1
+        >>> round(score_run(run, labels).official, 6)
+        1.0
     """
     pred = _check_frame(predictions, name)
     truth = _check_frame(labels, "the labels")

@@ -68,6 +68,20 @@ class PartResult:
 
 @dataclass
 class ScoringSummary:
+    """What `score_table` did.
+
+    Attributes:
+        out: The Parquet file written.
+        engine: ``local`` or ``dask``.
+        files: Part files scored.
+        users: Users scored.
+        rows: Rows (detections and placeholders) read.
+        seconds: Wall time.
+        unknown: Detections of concepts outside the model's vocabulary, per concept (ignored).
+        percentiles: Whether percentile columns were written.
+        worker_peak_rss: Peak resident memory per process, in bytes.
+    """
+
     out: Path
     engine: str
     files: int
@@ -105,9 +119,22 @@ def score_part(
     checksum: str,
     threads: int = 1,
 ) -> PartResult:
-    """Score every user of one part file: validate, featurise with the model's vocabulary,
-    ratings and feature config, predict. Errors come back as a message, not an exception (an
-    exception would have to be rebuilt on the driver's side of a cluster)."""
+    """Score every user of one part file of a detections table.
+
+    Validates the part, featurises it with the model's vocabulary, ratings and feature
+    settings, and predicts. Errors come back in the result as a message, not as an exception
+    (an exception would have to be rebuilt on the driver's side of a cluster).
+
+    Args:
+        index: The part's position in the table (keeps the output in table order).
+        path: The part file.
+        model_dir: The model folder.
+        checksum: The model manifest's checksum (a worker loads each model once).
+        threads: Threads per learner.
+
+    Returns:
+        The part's scores, or its error message.
+    """
     started = time.perf_counter()
     result = PartResult(index)
     try:
@@ -208,9 +235,35 @@ def score_table(
     threads: int = 1,
     progress: Callable[[int, int], None] | None = None,
 ) -> ScoringSummary:
-    """Score every user of the table at `table_dir` with the model at `model_dir` and write
-    `out` (Parquet) atomically. The table's ratings file, if any, must agree with the model's
-    ratings (as for data folders); otherwise the model's ratings are used."""
+    """Score every user of a Parquet detections table and write the scores as Parquet.
+
+    A user's features depend on that user alone, so the scores equal those of the in-memory
+    path (`ltr.workflow` on a data folder) to 1e-12. Memory holds one part file at a time per
+    process; the output is written to a temporary file renamed at the end.
+
+    Args:
+        model_dir: A model folder from ``ltr train``.
+        table_dir: The table: a folder of Parquet part files, and optionally
+            ``ratings.parquet``, which must agree with the model's ratings (without it the
+            model's own ratings are used).
+        out: The output file (columns ``user, acc, bank, it, wait``, users in table order).
+        engine: ``local`` (stream the files through this process) or ``dask``.
+        scheduler: A Dask scheduler's address (``dask`` only; default: a ``LocalCluster``).
+        workers: Processes of the ``LocalCluster``.
+        percentiles: Also write each score's percentile among the scored users
+            (``acc_pct`` ...).
+        threads: Threads per learner.
+        progress: Called with (files done, files in all) after each file.
+
+    Returns:
+        What was scored, how long it took, and the peak memory of each process.
+
+    Raises:
+        LtrError: An unknown engine, a scheduler without the Dask engine, an unreachable
+            scheduler, or a part that cannot be scored.
+        DataError: A part file breaks the table's rules (the message names the file and row).
+        ModelError: The model folder cannot be used.
+    """
     if engine not in ENGINES:
         raise LtrError(f"unknown engine {engine!r} (choose {', '.join(ENGINES)})")
     if scheduler and engine != "dask":
@@ -323,7 +376,14 @@ def _add_percentiles(raw: Path, out: Path, scores: np.ndarray) -> None:
 
 
 def read_scores(path: str | Path) -> pd.DataFrame:
-    """An output file as a frame indexed by user."""
+    """Read a scores file written by `score_table`.
+
+    Args:
+        path: The Parquet file.
+
+    Returns:
+        The scores, indexed by user.
+    """
     return pd.read_parquet(path).set_index("user")
 
 

@@ -28,12 +28,14 @@ class Comparison:
     """A minus B over the same folds.
 
     Attributes:
-        mean: mean of the per-fold differences (A - B) of the mean Pearson.
-        low, high: the two-sided `level` confidence interval of that mean, corrected.
-        t, p_value: the corrected t statistic and its two-sided p-value (NaN when every fold
-            difference is 0, e.g. a model against itself).
-        folds: number of fold differences (K x R).
-        level: confidence level of the interval.
+        mean: Mean of the per-fold differences (A - B) of the mean Pearson.
+        low: Lower end of the two-sided `level` confidence interval of that mean, corrected.
+        high: Upper end of that interval.
+        t: The corrected t statistic (NaN when every fold difference is 0, e.g. a model
+            against itself).
+        p_value: Its two-sided p-value (NaN likewise).
+        folds: Number of fold differences (K x R).
+        level: Confidence level of the interval.
     """
 
     mean: float
@@ -45,6 +47,7 @@ class Comparison:
     level: float
 
     def to_dict(self) -> dict[str, float | int]:
+        """The comparison as JSON-ready numbers."""
         return {
             "mean": self.mean,
             "low": self.low,
@@ -59,7 +62,20 @@ class Comparison:
 def corrected_t_test(
     a: np.ndarray, b: np.ndarray, *, folds: int, level: float = 0.95
 ) -> Comparison:
-    """Compare per-fold scores `a` and `b` (same folds, same order) of repeated `folds`-fold CV.
+    """Compare the per-fold scores of two models on the same repeated K-fold splits.
+
+    Args:
+        a: Model A's score on each fold (e.g. `CVResult.fold_means`).
+        b: Model B's score on the same folds, in the same order.
+        folds: K of the K-fold (sets the held-out / training ratio of the correction).
+        level: Confidence level of the interval.
+
+    Returns:
+        A minus B: the mean difference, its corrected interval, t and p-value.
+
+    Raises:
+        LtrError: `a` and `b` differ in length or hold fewer than two folds, `folds` < 2, or
+            `level` is not between 0 and 1.
 
     Example:
         >>> import numpy as np

@@ -42,7 +42,17 @@ _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
 
 def run_format(path: str | Path) -> str:
-    """``json`` or ``csv`` from the extension of `path`; anything else is a clear error."""
+    """The run format a file name asks for.
+
+    Args:
+        path: A run file's path.
+
+    Returns:
+        ``json`` (the challenge's format) or ``csv``.
+
+    Raises:
+        RunFileError: The extension is neither ``.json`` nor ``.csv``.
+    """
     suffix = Path(path).suffix.lower()
     if suffix not in FORMATS:
         raise RunFileError(
@@ -193,11 +203,23 @@ def _parse_csv(reader: Any, path: Path) -> pd.DataFrame:
 
 
 def read_run(path: str | Path) -> pd.DataFrame:
-    """Read a run file (``.json`` or ``.csv``) into a frame: index user, columns `SITUATIONS`.
+    """Read a run file into a frame.
 
     Refuses what the challenge refuses (syntax errors with line and column, quoted numbers,
     missing or extra keys, non-finite values) plus repeated users or keys and empty user ids.
     It does not know the split: `validate_run` checks the set of users.
+
+    Args:
+        path: A ``.json`` file (``{user: {"acc": x, "it": x, "bank": x, "wait": x}}``) or a
+            ``.csv`` file (header ``user,acc,bank,it,wait``).
+
+    Returns:
+        Index user, columns `SITUATIONS`, float64, in file order.
+
+    Raises:
+        RunFileError: The file breaks a rule; the message names the file, the position or
+            user and the problem.
+        OSError: The file cannot be read.
     """
     path = Path(path)
     run = _read_json(path) if run_format(path) == "json" else _read_csv(path)
@@ -242,9 +264,21 @@ def validate_run(
     *,
     split: str | None = None,
 ) -> pd.DataFrame:
-    """Apply the challenge's checks: exactly the users of the split, the four situations, finite
-    numbers. Messages name the file (`path`), the user and the problem. Returns the run in the
-    order of `users`."""
+    """Apply the challenge's checks to a run.
+
+    Args:
+        run: Index user, columns `SITUATIONS`.
+        users: Exactly the users of the evaluated split.
+        path: The run's file, named in messages.
+        split: The split's name, for messages.
+
+    Returns:
+        The run in the order of `users`.
+
+    Raises:
+        RunFileError: Users are missing or extra (a few are named and all counted), a
+            situation is missing, or a value is not a finite number.
+    """
     numbers = check_run(run, path)
     expected = pd.Index(list(users))
     given = set(numbers.index)
@@ -283,9 +317,36 @@ def write_run(
     *,
     split: str | None = None,
 ) -> Path:
-    """Validate `run` (against `users` when given), then write it atomically as JSON or CSV.
+    """Validate a run, then write it atomically with full float precision.
 
-    The format follows the extension of `path` (``.json`` = the challenge's format).
+    A written file reads back bit for bit with `read_run`; the same run written twice gives the
+    same bytes.
+
+    Args:
+        run: Index user, columns `SITUATIONS`.
+        path: Where to write; the extension picks the format (``.json`` = the challenge's,
+            or ``.csv``).
+        users: The split's users, checked with `validate_run` when given.
+        split: The split's name, for messages.
+
+    Returns:
+        The path written.
+
+    Raises:
+        RunFileError: The run is invalid or the extension unknown.
+        OSError: The file cannot be written.
+
+    Example:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> import pandas as pd
+        >>> run = pd.DataFrame(
+        ...     {"acc": [0.1, -0.2], "bank": [0.3, 0.0], "it": [1.5, 0.25], "wait": [-1.0, 2.0]},
+        ...     index=pd.Index(["u1", "u2"], name="user"),
+        ... )
+        >>> path = write_run(run, Path(tempfile.mkdtemp()) / "run.json", users=["u1", "u2"])
+        >>> read_run(path).equals(run)
+        True
     """
     path = Path(path)
     kind = run_format(path)
@@ -315,7 +376,14 @@ EDITIONS: dict[str, str] = {
 
 @dataclass(frozen=True)
 class SubmissionCheck:
-    """What `ltr submission check` found in a valid run file."""
+    """What `check_submission` found in a valid run file.
+
+    Attributes:
+        n_users: Users in the file.
+        edition: Which challenge edition's format the file follows.
+        constant: Situations whose scores are all equal (their Pearson correlation is
+            undefined, so the challenge cannot score them).
+    """
 
     n_users: int
     edition: str  # which challenge edition's format the file matches
@@ -334,8 +402,20 @@ def constant_situations(run: pd.DataFrame) -> tuple[str, ...]:
 def check_submission(
     path: str | Path, users: Iterable[str], *, split: str | None = None
 ) -> SubmissionCheck:
-    """Validate a run file for a split exactly as the challenge does (errors as `RunFileError`),
-    and say which edition's format it follows and which situations cannot be scored."""
+    """Validate a run file for a split exactly as the challenge does.
+
+    Args:
+        path: The run file.
+        users: The split's users.
+        split: The split's name, for messages.
+
+    Returns:
+        The number of users, the edition whose format the file follows, and the situations
+        that cannot be scored.
+
+    Raises:
+        RunFileError: The file breaks one of the challenge's rules.
+    """
     path = Path(path)
     run = validate_run(read_run(path), users, path, split=split)
     return SubmissionCheck(len(run), EDITIONS[run_format(path)], constant_situations(run))

@@ -7,6 +7,7 @@ not pay for pandas, scikit-learn or Optuna. Commands import what they need when 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -69,12 +70,51 @@ def note(text: str) -> None:
     console.print(text, markup=False, highlight=False, soft_wrap=True, style="dim")
 
 
+#: The folder in which a bare data-set name (``ltr cv aware2023``) is looked up.
+DATA_ENV = "LTR_DATA"
+
+
+def resolve_data_dir(folder: Path) -> Path:
+    """The data folder that a command's data argument names.
+
+    A path that exists is used as given. A bare name (one path component, such as
+    ``aware2023``) that is not a folder here is looked up in ``$LTR_DATA``, so that
+    ``export LTR_DATA=~/ltr-data`` lets every command say ``aware2023`` for
+    ``~/ltr-data/aware2023``. Anything else is returned unchanged (the loader then says what
+    is missing).
+
+    Args:
+        folder: The path or name given on the command line.
+
+    Returns:
+        The folder to load.
+
+    Raises:
+        DataError: `folder` is a bare name that is not a folder here while ``$LTR_DATA`` is
+            not set (the message says where bare names are looked up).
+    """
+    if folder.exists() or len(folder.parts) != 1 or folder.name in ("", ".", ".."):
+        return folder
+    parent = os.environ.get(DATA_ENV, "")
+    if not parent:
+        from ltr.errors import DataError
+
+        raise DataError(
+            folder,
+            f"folder not found (a bare data-set name is looked up in ${DATA_ENV}, which is not "
+            "set: export it, or give the folder's path)",
+        )
+    return Path(parent).expanduser() / folder
+
+
 def load_data(folder: Path, *, strict_ratings: bool = False, report: bool = False) -> Dataset:
     """Load a data folder; its loading warnings (e.g. unrated concepts) go through `warn`
-    (`report`: on stdout, after the caller's report, see `show_warnings`)."""
+    (`report`: on stdout, after the caller's report, see `show_warnings`).
+
+    `folder` may be a bare data-set name under ``$LTR_DATA`` (see `resolve_data_dir`)."""
     from ltr.data import load_dataset
 
-    dataset = load_dataset(folder, strict_ratings=strict_ratings)
+    dataset = load_dataset(resolve_data_dir(folder), strict_ratings=strict_ratings)
     if not report:
         show_warnings(dataset)
     return dataset
@@ -105,7 +145,8 @@ DataDir = Annotated[
     Path,
     typer.Argument(
         metavar="DATA_DIR",
-        help="Data folder (challenge or research layout, detected automatically).",
+        help="Data folder (challenge or research layout, detected automatically), or the name "
+        f"of one in ${DATA_ENV}.",
         show_default=False,
     ),
 ]
@@ -125,7 +166,8 @@ DataOption = Annotated[
         "--data",
         "-d",
         metavar="DATA_DIR",
-        help="Data folder holding the split's labels (either layout).",
+        help=f"Data folder holding the split's labels (either layout), or the name of one in "
+        f"${DATA_ENV}.",
         show_default=False,
     ),
 ]
@@ -148,6 +190,7 @@ def out_option(help: str) -> object:
 
 
 __all__ = [
+    "DATA_ENV",
     "VALUES",
     "DataDir",
     "DataOption",
@@ -161,6 +204,7 @@ __all__ = [
     "load_data",
     "note",
     "out_option",
+    "resolve_data_dir",
     "say",
     "set_quiet",
     "show_warnings",

@@ -77,10 +77,12 @@ class Dataset:
     # ----------------------------------------------------------------- construction helpers
     @staticmethod
     def empty_labels() -> pd.DataFrame:
+        """An empty labels frame with the right columns (``split, user`` + `SITUATIONS`)."""
         return _frame(["split", "user", *SITUATIONS])
 
     @staticmethod
     def empty_detections() -> pd.DataFrame:
+        """An empty detections frame with the right columns (`DETECTION_COLUMNS`)."""
         return _frame(list(DETECTION_COLUMNS))
 
     # ----------------------------------------------------------------------------- queries
@@ -98,6 +100,7 @@ class Dataset:
 
     @property
     def has_boxes(self) -> bool:
+        """Whether the detections carry bounding boxes (the research layout has none)."""
         return bool(len(self.detections)) and bool(self.detections["x0"].notna().any())
 
     def _check_split(self, split: str) -> None:
@@ -112,14 +115,44 @@ class Dataset:
         return pd.Index(users.to_numpy(), name="user")
 
     def split_detections(self, split: str) -> pd.DataFrame:
+        """The detections of one split, in file order.
+
+        Args:
+            split: A split of the data set.
+
+        Returns:
+            Rows of `detections` whose split is `split`, with a fresh index.
+
+        Raises:
+            LtrError: `split` is not a split of the data set.
+        """
         self._check_split(split)
         return self.detections[self.detections["split"] == split].reset_index(drop=True)
 
     def split_images(self, split: str) -> pd.DataFrame:
+        """The images of one split (with or without a detection), in file order.
+
+        Args:
+            split: A split of the data set.
+
+        Returns:
+            Rows of `images` whose split is `split`, with a fresh index.
+
+        Raises:
+            LtrError: `split` is not a split of the data set.
+        """
         self._check_split(split)
         return self.images[self.images["split"] == split].reset_index(drop=True)
 
     def has_labels(self, split: str) -> bool:
+        """Whether the folder holds labels for a split.
+
+        Args:
+            split: A split name.
+
+        Returns:
+            True when `labels` has rows for `split` (the real val and test labels are withheld).
+        """
         return bool((self.labels["split"] == split).any())
 
     def split_labels(self, split: str) -> pd.DataFrame:

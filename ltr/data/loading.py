@@ -50,7 +50,19 @@ def _half_layout_error(root: Path) -> DataError | None:
 
 
 def detect_layout(root: str | Path) -> str:
-    """``challenge`` or ``research``; a clear error for anything else."""
+    """The layout of a data folder, from the files it holds.
+
+    Args:
+        root: The data folder.
+
+    Returns:
+        ``"challenge"`` (``class_scores.json`` + ``predictions_*.json``) or ``"research"``
+        (``visual_concepts/`` + ``train_test_split_*.json``).
+
+    Raises:
+        DataError: The folder is missing, is not a folder, is empty, holds only part of a
+            layout, or matches neither; the message says what was found and what is expected.
+    """
     root = Path(root)
     if not root.exists():
         raise DataError(root, "folder not found")
@@ -73,9 +85,31 @@ def detect_layout(root: str | Path) -> str:
 def load_dataset(root: str | Path, *, strict_ratings: bool = False) -> Dataset:
     """Load a data folder of either layout into one normalised `Dataset`.
 
-    Detected concepts without a rating are a warning (recorded in `Dataset.warnings`, counted
-    as rating 0) unless `strict_ratings` makes them an error. Files are only read: loading
-    writes nothing and keeps no state between calls.
+    Every record is validated; the first problem stops loading with a message naming the file,
+    the record and what is wrong. Files are only read: loading writes nothing and keeps no
+    state between calls.
+
+    Args:
+        root: The data folder (challenge or research layout, detected by `detect_layout`).
+        strict_ratings: Make a detected concept without a rating an error. By default it is a
+            warning (recorded in `Dataset.warnings`) and the concept counts as rating 0.
+
+    Returns:
+        The data set: ratings, detections, images, users and the labels present in the folder.
+
+    Raises:
+        DataError: A file is missing or malformed, or the records are inconsistent (invalid
+            JSON, a box outside [0, 1], a user in two splits, labels without detections, ...).
+
+    Example:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> from ltr.data.synthetic import write_synthetic
+        >>> folder = Path(tempfile.mkdtemp()) / "synthetic"
+        >>> _ = write_synthetic(folder, n_users=50, seed=0)
+        >>> dataset = load_dataset(folder)
+        >>> dataset.layout, dataset.splits
+        ('challenge', ('train', 'val', 'test'))
     """
     layout = detect_layout(root)
     loader = load_challenge if layout == "challenge" else load_research

@@ -109,6 +109,17 @@ class FeatureConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> FeatureConfig:
+        """The config `to_dict` wrote (stored with saved models).
+
+        Args:
+            data: The stored fields.
+
+        Returns:
+            The config.
+
+        Raises:
+            LtrError: A field is unknown or invalid.
+        """
         known = {
             "thresholds",
             "focal_k_factor",
@@ -127,6 +138,14 @@ class FeatureConfig:
         return cls(**values)
 
     def wants(self, family: str) -> bool:
+        """Whether the config asks for a family.
+
+        Args:
+            family: A key of `FAMILIES`.
+
+        Returns:
+            True when `families` is None (all) or lists it.
+        """
         return self.families is None or family in self.families
 
 

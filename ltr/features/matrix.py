@@ -61,10 +61,12 @@ class FeatureMatrix:
     # ------------------------------------------------------------------------------ queries
     @property
     def shape(self) -> tuple[int, int]:
+        """``(users, features)``."""
         return self.values.shape
 
     @property
     def names(self) -> pd.Index:
+        """The feature names, in column order (index named ``feature``)."""
         return pd.Index(self.columns["name"], name="feature")
 
     @property

@@ -485,12 +485,35 @@ def featurize(
     config: FeatureConfig | None = None,
     vocabulary: Vocabulary | None = None,
 ) -> FeatureMatrix:
-    """Features of every user of `split` (None = all splits), in `split_users` order.
+    """The feature matrix of every user of a split.
 
     Users without any detection get a row of zeros (profile sizes still count their images).
-    The columns depend only on the vocabulary and `config`, never on the split. `vocabulary`
-    defaults to the data set's own; a trained model passes the one it was trained with, so
-    other data gets the model's columns (concepts outside it are ignored with a warning).
+    The columns depend only on the vocabulary and `config`, never on the split, so train, val
+    and test matrices line up.
+
+    Args:
+        dataset: The data set.
+        split: The split whose users are the rows (``None``: every split), in
+            `Dataset.split_users` order.
+        config: Families and their parameters (default: `FeatureConfig()`, every family).
+        vocabulary: Concepts, ratings and embedding that define the columns. Default: the data
+            set's own; a trained model passes the one it was trained with, so other data gets
+            the model's columns (concepts outside it are ignored with a warning).
+
+    Returns:
+        The users x features matrix (sparse) with one metadata row per column.
+
+    Raises:
+        LtrError: `split` is not a split of the data set.
+
+    Example:
+        >>> from ltr.data.synthetic import generate_synthetic
+        >>> dataset = generate_synthetic(n_users=50, seed=0).dataset
+        >>> matrix = featurize(dataset, "train", FeatureConfig(families=("size", "base")))
+        >>> matrix.shape
+        (30, 13)
+        >>> list(matrix.names[:2]), matrix.families
+        (['n_images', 'n_det_images'], ('size', 'base'))
     """
     config = config or FeatureConfig()
     users, detections, images = split_frames(dataset, split)

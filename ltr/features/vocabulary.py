@@ -133,6 +133,7 @@ class Vocabulary:
 
     # -------------------------------------------------------------------------- storage
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form, stored with saved models (`from_dict` reads it back)."""
         return {
             "concepts": list(self.concepts),
             "ratings": self.ratings.tolist(),
@@ -143,6 +144,17 @@ class Vocabulary:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Vocabulary:
+        """The vocabulary `to_dict` wrote.
+
+        Args:
+            data: The stored fields.
+
+        Returns:
+            The vocabulary.
+
+        Raises:
+            LtrError: A field is missing or malformed.
+        """
         try:
             return cls(
                 data["concepts"],

@@ -39,7 +39,16 @@ def aligned_labels(features: FeatureMatrix, labels: pd.DataFrame) -> np.ndarray:
 
 
 class ProfileModel(ABC):
-    """Scores users in the four situations."""
+    """The interface of every model: features and labels in, four scores per user out.
+
+    Build one with `ltr.models.build_model`. Like a scikit-learn estimator, `__init__` keeps
+    the spec untouched, `fit` learns state named with a trailing underscore, and `predict`
+    checks it gets the features the model was trained on.
+
+    Args:
+        spec: The model's description.
+        threads: Threads per learner.
+    """
 
     def __init__(self, spec: ModelSpec, *, threads: int = 1) -> None:
         self.spec = spec
@@ -67,7 +76,19 @@ class ProfileModel(ABC):
         return features if self.spec.families is None else features.select(self.spec.families)
 
     def fit(self, features: FeatureMatrix, labels: pd.DataFrame) -> ProfileModel:
-        """Train on every user of `features` (labels indexed by user, columns SITUATIONS)."""
+        """Train on every user of `features`.
+
+        Args:
+            features: The training users' features (the model selects its families).
+            labels: Labels indexed by user, columns `SITUATIONS`; every user of `features` needs
+                a row.
+
+        Returns:
+            The trained model itself.
+
+        Raises:
+            ModelError: A user of `features` has no labels.
+        """
         y = aligned_labels(features, labels)
         selected = self.select(features)
         self.feature_names_ = list(selected.columns["name"])
@@ -79,7 +100,18 @@ class ProfileModel(ABC):
         return self
 
     def predict_array(self, features: FeatureMatrix) -> np.ndarray:
-        """Calibrated (n_users x 4) scores in the row order of `features`."""
+        """Calibrated scores as an array.
+
+        Args:
+            features: Features with the training columns (more are ignored).
+
+        Returns:
+            An ``n_users x 4`` float64 array in the row order of `features`, columns
+            `SITUATIONS`.
+
+        Raises:
+            ModelError: The model is not trained, or a training column is missing.
+        """
         if not hasattr(self, "feature_names_"):
             raise ModelError("the model is not trained yet")
         selected = self.select(features)
@@ -98,7 +130,17 @@ class ProfileModel(ABC):
         return scores
 
     def predict(self, features: FeatureMatrix) -> pd.DataFrame:
-        """Scores indexed by user, columns SITUATIONS."""
+        """Scores of every user of `features`.
+
+        Args:
+            features: Features with the training columns (more are ignored).
+
+        Returns:
+            A frame indexed by user, columns `SITUATIONS` (``acc, bank, it, wait``).
+
+        Raises:
+            ModelError: The model is not trained, or a training column is missing.
+        """
         return pd.DataFrame(
             self.predict_array(features), index=features.users, columns=list(SITUATIONS)
         )
@@ -128,6 +170,18 @@ class ProfileModel(ABC):
         return [name, *self._save_state(directory, prefix)]
 
     def load(self, directory: Path, prefix: str = "") -> ProfileModel:
+        """Read the state `save` wrote (a model folder: `ltr.models.persistence.load_trained`).
+
+        Args:
+            directory: The folder holding the files.
+            prefix: The prefix of this model's files (ensemble members use ``m1-``, ...).
+
+        Returns:
+            The trained model itself.
+
+        Raises:
+            ModelError: A file is missing or malformed.
+        """
         path = directory / f"{prefix}state.json"
         try:
             state = json.loads(path.read_text(encoding="utf-8"))

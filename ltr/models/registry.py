@@ -16,7 +16,23 @@ from ltr.models.spec import ModelSpec
 
 
 def build_model(spec: ModelSpec, *, threads: int = 1) -> ProfileModel:
-    """An untrained model for `spec`."""
+    """An untrained model for a spec.
+
+    Args:
+        spec: What to build: a back-end, an ensemble or BASE, with its settings.
+        threads: Threads per learner.
+
+    Returns:
+        The model; `ProfileModel.fit` trains it.
+
+    Raises:
+        LtrError: The spec names an unknown learner.
+
+    Example:
+        >>> model = build_model(preset("ridge"))
+        >>> type(model).__name__, model.spec.formulation
+        ('PerSituationModel', 'per-situation')
+    """
     if spec.learner == "ensemble":
         return EnsembleModel(spec, threads=threads, build_member=build_model)
     if spec.learner == "base":
@@ -117,8 +133,24 @@ COMPARE: tuple[str, ...] = (
 
 
 def preset(name: str) -> ModelSpec:
-    """A copy of the preset `name` (specs are immutable; change one with `dataclasses.replace`
-    or `ModelSpec.merged`)."""
+    """A named model spec, as ``ltr cv --model NAME`` uses it.
+
+    Specs are immutable: change a copy with `dataclasses.replace` or `ModelSpec.merged`.
+
+    Args:
+        name: A key of `PRESETS`, e.g. ``default``, ``ridge``, ``lgbm-pearson-pooled``.
+
+    Returns:
+        The preset's spec, seeded as the commands seed it (``--seed 0``).
+
+    Raises:
+        LtrError: `name` is not a preset (the message lists them).
+
+    Example:
+        >>> spec = preset("default")
+        >>> spec.learner, [member.learner for member in spec.members], spec.weights
+        ('ensemble', ['ridge', 'ridge', 'lgbm-pearson', 'extra-trees'], (1.0, 1.0, 1.0, 1.0))
+    """
     if name not in PRESETS:
         raise LtrError(f"unknown model {name!r} (known: {', '.join(PRESETS)})")
     return dataclasses.replace(PRESETS[name])

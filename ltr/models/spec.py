@@ -36,22 +36,30 @@ def _is_int(value: object) -> bool:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """An untrained model.
+    """An untrained model, as plain data: what ``--params`` files, saved models and studies hold.
+
+    A spec is validated as a whole when it is built (unknown fields, learners, families or
+    calibrations, non-positive weights...) and is deeply immutable.
 
     Attributes:
-        learner: a back-end key of `ltr.models.learners.LEARNERS`, ``base`` or ``ensemble``.
+        learner: A back-end key of `ltr.models.learners.LEARNERS`, ``base`` or ``ensemble``.
         formulation: ``per-situation`` (one model per situation, its training users form the
             query) or ``pooled`` (one model over (user, situation) rows, query = situation).
-        params: native hyper-parameters of the back-end (LightGBM / XGBoost names, ridge alpha).
-        families: feature families to use (None = all the featuriser produces).
-        n_grades: relevance grades (quantile bins of the labels) for NDCG-type objectives.
-        subqueries: per-situation ranking only: split the training users at random into this
+        params: Native hyper-parameters of the back-end (LightGBM / XGBoost names, ridge
+            ``alpha``); for an ensemble, the stacker's options.
+        families: Feature families to use (None = all the featuriser produces).
+        n_grades: Relevance grades (quantile bins of the labels) for NDCG-type objectives.
+        subqueries: Per-situation ranking only: split the training users at random into this
             many queries (1 = one query per situation).
-        calibration: output calibration, one of `CALIBRATIONS`.
-        members, weights: the models of an ensemble and their fixed weights (no weights:
-            learned by stacking, `ltr.models.stacking`, whose options are the ensemble's
-            params).
-        seed: seeds every random choice of the model (bagging, sub-queries, inner folds).
+        calibration: Output calibration, one of `CALIBRATIONS`.
+        members: The models of an ensemble.
+        weights: Their fixed weights; empty: learned by stacking (`ltr.models.stacking`).
+        seed: Seeds every random choice of the model (bagging, sub-queries, inner folds).
+
+    Example:
+        >>> spec = ModelSpec("lgbm-regression", params={"num_leaves": 15}, families=("freq",))
+        >>> dict(spec.merged({"params": {"learning_rate": 0.05}}).params)
+        {'num_leaves': 15, 'learning_rate': 0.05}
     """
 
     learner: str
@@ -127,6 +135,7 @@ class ModelSpec:
             )
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (what ``--params`` files, saved models and studies hold)."""
         out: dict[str, Any] = {
             "learner": self.learner,
             "formulation": self.formulation,
@@ -144,6 +153,19 @@ class ModelSpec:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, where: str = "model spec") -> ModelSpec:
+        """A spec from its JSON form, validated as a whole.
+
+        Args:
+            data: The spec's fields (``learner`` required; members of an ensemble nested).
+            where: What the data is, in messages (e.g. the ``--params`` file).
+
+        Returns:
+            The spec.
+
+        Raises:
+            LtrError: Not an object, an unknown field, learner, family or calibration, or an
+                invalid value; the message names the field.
+        """
         if not isinstance(data, Mapping):
             raise LtrError(f"{where}: expected an object of spec fields, not {data!r}")
         known = {f.name for f in dataclasses.fields(cls)}
@@ -175,12 +197,30 @@ class ModelSpec:
             raise LtrError(f"{where}: {error}") from None
 
     def with_seed(self, seed: int) -> ModelSpec:
-        """The same spec with `seed` for itself and every member (members get seed + i)."""
+        """The same spec seeded: `seed` for itself, ``seed + i`` for its i-th member.
+
+        Args:
+            seed: The seed.
+
+        Returns:
+            A new spec.
+        """
         members = tuple(m.with_seed(seed + i) for i, m in enumerate(self.members))
         return dataclasses.replace(self, seed=seed, members=members)
 
     def merged(self, overrides: Mapping[str, Any], *, where: str = "parameters") -> ModelSpec:
-        """This spec with fields of `overrides` replaced (``params`` is merged key by key)."""
+        """This spec with fields replaced (``params`` is merged key by key).
+
+        Args:
+            overrides: Fields to replace, as in a ``--params`` file.
+            where: What the overrides are, in messages.
+
+        Returns:
+            A new, validated spec.
+
+        Raises:
+            LtrError: The result is not a valid spec.
+        """
         data = self.to_dict()
         for key, value in overrides.items():
             if key == "params" and isinstance(value, Mapping):

@@ -32,11 +32,16 @@ LABELLED_SPLITS: tuple[str, ...] = ("train", "val")
 class SyntheticData:
     """A generated data set plus the truth behind it.
 
-    dataset: the `Dataset` (layout "synthetic"), with labels for train and val only.
-    clean_labels: noise-free appeal of every user (columns split, user + SITUATIONS).
-    withheld_labels: the noisy labels of the splits not in `dataset.labels` (test).
-    noise_ceiling: split -> {situation: Pearson(clean, noisy labels), "mean": ...}: the best
-        score any model can expect on that split.
+    Attributes:
+        dataset: The `Dataset` (layout ``synthetic``), with labels for train and val only.
+        clean_labels: Noise-free appeal of every user (columns ``split, user`` + `SITUATIONS`).
+        withheld_labels: The noisy labels of the splits not in ``dataset.labels`` (test).
+        seed: The seed everything was drawn with.
+        n_users: Users over all splits.
+        noise_ceiling: ``split -> {situation: Pearson(clean, noisy labels), "mean": ...}``: the
+            best score any model can expect on that split.
+        appeal: The appeal model drawn for this seed (what the labels are made of).
+        user_topics: Each user's mix of lifestyle topics.
     """
 
     dataset: Dataset
@@ -78,7 +83,22 @@ def _check_arguments(n_users: object, seed: object) -> tuple[int, int]:
 
 
 def generate_synthetic(n_users: int = 1000, seed: int = 0) -> SyntheticData:
-    """Generate a synthetic data set of `n_users` profiles (60/20/20 % train/val/test)."""
+    """Generate a synthetic data set in memory, calibrated to the real challenge data.
+
+    Args:
+        n_users: Users over all splits (60 / 20 / 20 % train / val / test).
+        seed: Seed of everything drawn: the same seed gives the same data set.
+
+    Returns:
+        The data set with its truth (noise-free labels, withheld test labels, noise ceiling).
+
+    Example:
+        >>> data = generate_synthetic(n_users=50, seed=0)
+        >>> data.dataset.users.groupby("split").size().to_dict()
+        {'test': 10, 'train': 30, 'val': 10}
+        >>> data.dataset.has_labels("val"), data.dataset.has_labels("test")
+        (True, False)
+    """
     n_users, seed = _check_arguments(n_users, seed)
     world_seq, user_seq, image_seq, label_seq = np.random.SeedSequence(seed).spawn(4)
     world = draw_world(np.random.default_rng(world_seq))

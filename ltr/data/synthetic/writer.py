@@ -15,8 +15,18 @@ from ltr.fileio import write_text_atomic
 def write_synthetic(out_dir: Path, n_users: int = 1000, seed: int = 0) -> SyntheticData:
     """Generate a synthetic set and write it in the challenge layout plus `synthetic_truth.json`.
 
-    Refuses a non-empty folder unless it already holds a synthetic set (which is overwritten,
-    file by file, atomically): a typo must never clobber real data.
+    Args:
+        out_dir: The folder to write. It may not exist yet, be empty, or hold a synthetic set
+            (overwritten file by file, atomically); anything else is refused, so a typo never
+            clobbers real data.
+        n_users: Users over all splits.
+        seed: Seed of everything drawn.
+
+    Returns:
+        The generated data set and its truth, as `generate_synthetic` returns them.
+
+    Raises:
+        LtrError: `out_dir` is a file, holds other files, or cannot be written.
     """
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
