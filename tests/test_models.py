@@ -369,17 +369,27 @@ def test_calibrator_refuses_an_unfitted_method() -> None:
 
 
 # --------------------------------------------------------------------------------- ensemble
-def test_ensemble_is_the_weighted_mean_of_standardised_member_scores(data: Data) -> None:
+def test_equal_weights_give_every_member_the_same_pull_whatever_its_scale(data: Data) -> None:
+    """What standardising members means, seen from outside: on the training users, an
+    equal-weight ensemble correlates equally with each member (however different their
+    score scales), and a larger weight pulls the ensemble toward that member."""
     members = (PRESETS["ridge"], fast(PRESETS["xgb-regression"]))
-    spec = ModelSpec("ensemble", members=members, weights=(2.0, 1.0))
-    ensemble = build_model(spec).fit(data.train, data.labels)
-    expected = np.zeros((len(data.val.users), len(SITUATIONS)))
-    for weight, member in zip((2 / 3, 1 / 3), members, strict=True):
-        fitted = build_model(member).fit(data.train, data.labels)
-        train_scores = fitted.predict_array(data.train)
-        center, scale = train_scores.mean(axis=0), train_scores.std(axis=0)
-        expected += weight * (fitted.predict_array(data.val) - center) / scale
-    np.testing.assert_allclose(ensemble.predict_array(data.val), expected, atol=1e-12)
+    fitted = [
+        build_model(m).fit(data.train, data.labels).predict_array(data.train) for m in members
+    ]
+    ratio = fitted[0].std(axis=0) / fitted[1].std(axis=0)
+    assert np.all((ratio > 1.2) | (ratio < 1 / 1.2)), "the members' scales differ"
+
+    def pull(weights: tuple[float, float]) -> np.ndarray:
+        spec = ModelSpec("ensemble", members=members, weights=weights)
+        scores = build_model(spec).fit(data.train, data.labels).predict_array(data.train)
+        return np.array([pearson_columns(scores, f) for f in fitted])  # member x situation
+
+    equal = pull((1.0, 1.0))
+    np.testing.assert_allclose(equal[0], equal[1], atol=1e-9)
+    toward_first = pull((2.0, 1.0))
+    assert np.all(toward_first[0] > toward_first[1])
+    assert np.all(toward_first[0] > equal[0])
 
 
 def test_ensemble_weights_matter(data: Data) -> None:
