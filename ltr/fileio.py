@@ -228,7 +228,8 @@ def _swap_into_place(new: Path, directory: Path) -> None:
     os.replace(aside, new)
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists on this machine (one we may not signal counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -248,7 +249,7 @@ def remove_leftovers(directory: Path) -> list[Path]:
             if not path.name.startswith(prefix):
                 continue
             pid_text = path.name[len(prefix) :].split("-", 1)[0]
-            if pid_text.isdigit() and _pid_alive(int(pid_text)):
+            if pid_text.isdigit() and pid_alive(int(pid_text)):
                 continue
             shutil.rmtree(path, ignore_errors=True)
             removed.append(path)

@@ -38,6 +38,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from ltr.errors import StudyError
+from ltr.fileio import pid_alive
 from ltr.redact import REDACTED, redact_url, url_password
 from ltr.tuning.objective import boot_id, process_start
 
@@ -372,13 +373,7 @@ def worker_alive(worker: dict[str, Any]) -> bool:
             state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
             return state != "Z"  # a zombie is dead, only not yet reaped
         return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return pid_alive(pid)
 
 
 def on_this_machine(worker: dict[str, Any]) -> bool:
