@@ -76,9 +76,9 @@ def claim_output(
     the message says it exists and how to go on (`hint`).
     """
     path = Path(path)
+    check_writable(path, folder=folder)  # first: a file where a folder goes is no --force case
     if not replace and (path.exists() or path.is_symlink()):
         raise OutputError(path, f"exists; {hint}")
-    check_writable(path, folder=folder)
     _claims.append(_Claim(path, _state(path)))
     return path
 

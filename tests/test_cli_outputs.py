@@ -33,6 +33,7 @@ class World:
     data: Path
     model: Path
     db: Path
+    table: Path
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +44,10 @@ def world() -> Iterator[World]:
     write_synthetic(data, n_users=300, seed=2)
     model = root / "model"
     db = root / "studies.db"
+    table = root / "table"
     for args in (
         ["train", data, "--model-dir", model, "--model", "ridge"],
+        ["data", "synth", table, "--users", 60, "--format", "parquet"],
         ["tune", data, "--study", "s", "--storage", db, "--trials", 1, "--model", "ridge"]
         + ["--folds", 3, "--repeats", 1],
     ):
@@ -52,7 +55,7 @@ def world() -> Iterator[World]:
         assert result.exit_code == 0, result.output
     for path in root.rglob("*"):
         path.chmod(0o755 if path.is_dir() else 0o644)
-    yield World(root, data, model, db)
+    yield World(root, data, model, db, table)
     shutil.rmtree(root, ignore_errors=True)
 
 
@@ -73,6 +76,15 @@ WRITERS: dict[str, tuple[Callable[[World], list[str]], bool]] = {
         lambda w: ["explain", w.model, w.data, "-s", "test", "-u", a_user(w), "--out", "OUT"],
         False,
     ),
+    "explain --html": (
+        lambda w: ["explain", w.model, w.data, "-s", "test", "-u", a_user(w), "--html", "OUT"],
+        False,
+    ),
+    "explain --html-dir": (
+        lambda w: ["explain", w.model, w.data, "-s", "test", "--html-dir", "OUT"],
+        True,
+    ),
+    "predict TABLE --out": (lambda w: ["predict", w.model, w.table, "--out", "OUT"], False),
     "studies show --export": (
         lambda w: ["studies", "show", "s", "--storage", w.db, "--export", "OUT"],
         False,
@@ -86,13 +98,18 @@ WRITERS: dict[str, tuple[Callable[[World], list[str]], bool]] = {
         True,
     ),
     "data synth": (lambda w: ["data", "synth", "OUT", "--users", 50], True),
+    "data synth --format parquet": (
+        lambda w: ["data", "synth", "OUT", "--users", 50, "--format", "parquet"],
+        True,
+    ),
     "quickstart": (lambda w: ["quickstart", "--workdir", "OUT/w", "--submissions", "OUT/s"], True),
 }
 
 
 def arguments(world: World, writer: str, target: Path) -> list[str]:
     build, folder = WRITERS[writer]
-    suffix = {"features --out": ".csv"}.get(writer, "" if folder else ".json")
+    suffixes = {"features --out": ".csv", "explain --html": ".html"}
+    suffix = suffixes.get(writer, ".parquet" if "TABLE" in writer else "" if folder else ".json")
     out = str(target) + suffix if target.name == "x" else str(target)
     return [
         str(a).replace("OUT", out) if str(a).startswith("OUT") else str(a) for a in build(world)
@@ -127,12 +144,14 @@ def test_an_unwritable_path_is_one_line_and_leaves_nothing(
     work = tmp_path / "work"
     work.mkdir()
     (work / "a-file").write_text("keep me")
-    for name in ("a-folder.json", "a-folder.csv"):  # a folder whose name looks like a file's
+    for name in ("a-folder.json", "a-folder.csv", "a-folder.parquet"):  # named like a file
         (work / name).mkdir()
         (work / name / "inside").write_text("keep me too")
     if scenario == "existing folder":
         # a file output given an existing folder; a folder output given an existing file
-        folder = "a-folder.csv" if writer.startswith("features") else "a-folder.json"
+        folder = {"features --out": "a-folder.csv", "predict TABLE --out": "a-folder.parquet"}.get(
+            writer, "a-folder.json"
+        )
         target = work / ("a-file" if folder_output else folder)
         expected = "is a file, not a folder" if folder_output else "is a folder"
     elif scenario == "under a file":

@@ -158,7 +158,9 @@ def test_library_and_cli_use_a_postgresql_storage_unchanged(
 ) -> None:
     url = postgres_server.url(database)
     data = load_tuning_data(synth_dir)
-    outcome = tune(data, "pg", storage=url, space="ridge", protocol=FAST, n_trials=3, seed=1)
+    outcome = tune(
+        data, "pg", storage=url, space="ridge", protocol=FAST, n_trials=3, seed=1, pruner="none"
+    )
     assert outcome.created and outcome.new_trials == {"complete": 3}
     assert outcome.storage == url  # the caller's URL, driver mapping is internal
     assert [s["name"] for s in list_studies(url)] == ["pg"]
