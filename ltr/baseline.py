@@ -24,7 +24,7 @@ keeps everything, and the grid also covers data that lists weaker detections.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,7 +54,7 @@ def _check_threshold(threshold: float) -> float:
 
 
 def _scores_by_threshold(
-    dataset: Dataset, split: str, thresholds: Sequence[float]
+    dataset: Dataset, split: str, thresholds: Iterable[float]
 ) -> tuple[pd.Index, np.ndarray]:
     """Users of `split` and their (thresholds, users, 4) BASE scores.
 
@@ -100,8 +100,8 @@ def _grid_scores(dataset: Dataset, split: str, grid: Sequence[float]) -> _GridSc
     labels = dataset.split_labels(split)
     rows = users.get_indexer(labels.index)
     # a user's best confidence says up to which threshold it keeps an active image
-    best = dataset.split_detections(split).groupby("user")["confidence"].max()
-    best = best.reindex(users).fillna(-np.inf).to_numpy()
+    best_per_user = dataset.split_detections(split).groupby("user")["confidence"].max()
+    best = best_per_user.reindex(users).fillna(-np.inf).to_numpy()
     empty = np.array([(best < t).sum() for t in thresholds])
     return _GridScores(thresholds, scores[:, rows], labels, empty)
 

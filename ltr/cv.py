@@ -115,7 +115,8 @@ class CVResult:
     @property
     def fold_means(self) -> np.ndarray:
         """Mean Pearson over the four situations, one value per fold."""
-        return self.fold_pearson.mean(axis=1)
+        means: np.ndarray = self.fold_pearson.mean(axis=1)
+        return means
 
     @property
     def mean(self) -> float:

@@ -8,7 +8,7 @@ user-facing scorer; `pearson_columns` is the same Pearson without checks, for tu
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -68,7 +68,8 @@ class Scores:
         """
         if name not in STATISTICS:
             raise ValueError(f"unknown statistic {name!r} (expected one of {STATISTICS})")
-        return getattr(self, name)
+        values: pd.Series = getattr(self, name)
+        return values
 
     def table(self) -> pd.DataFrame:
         """One row per statistic, columns `SITUATIONS` + ``mean``."""
@@ -125,7 +126,7 @@ def pearson_columns(pred: np.ndarray, truth: np.ndarray, axis: int = 0) -> np.nd
     return np.where(const, np.nan, r)
 
 
-def _examples(users: Sequence[object], count: int = 3) -> str:
+def _examples(users: Collection[object], count: int = 3) -> str:
     shown = ", ".join(repr(u) for u in list(users)[:count])
     return shown + (", ..." if len(users) > count else "")
 
@@ -157,10 +158,11 @@ def situation_numbers(
         if not pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype):
             raise error(f"situation {situation!r} holds {dtype} values, not numbers", None)
     numbers = values.astype(float)
-    bad = ~np.isfinite(numbers.to_numpy())
+    array = numbers.to_numpy()
+    bad = ~np.isfinite(array)
     if bad.any():
         row, col = np.argwhere(bad)[0]
-        value = float(numbers.iat[row, col])
+        value = float(array[row, col])
         raise error(
             f"{value!r} is not a finite number ({int(bad.sum())} such value(s))",
             f"user {numbers.index[row]!r}, situation {SITUATIONS[col]!r}",

@@ -67,8 +67,11 @@ def run_quickstart(
     train_users = len(generate_synthetic(n_users=users, seed=seed).dataset.split_users("train"))
     check_folds(train_users, QUICK_FOLDS, 1)  # before anything is written
     synthetic = write_synthetic(data_dir, n_users=users, seed=seed)
-    plain = {"markup": False, "highlight": False, "soft_wrap": True}  # paths: no markup, no wrap
-    console.print(f"1. synthetic data ({users} users, seed {seed}) written to {data_dir}", **plain)
+
+    def plain(text: str) -> None:  # paths: no markup, no wrap
+        console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+    plain(f"1. synthetic data ({users} users, seed {seed}) written to {data_dir}")
 
     dataset = load_dataset(data_dir)
     data = training_set(dataset, "train")
@@ -80,7 +83,7 @@ def run_quickstart(
     console.print(cv_table(results, f"Pearson, {QUICK_FOLDS}-fold CV on train"))
 
     trained = train_model(data, default, model_dir, cv=results[0].to_dict())
-    console.print(f"3. default model trained on train, saved to {model_dir}", **plain)
+    plain(f"3. default model trained on train, saved to {model_dir}")
 
     written = []
     predictions = {}
@@ -88,7 +91,7 @@ def run_quickstart(
         predictions[split] = trained.predict(dataset, split)
         write_submission(predictions[split], path, dataset, split)
         written.append(path)
-    console.print(f"4. submissions: {', '.join(map(str, written))}", **plain)
+    plain(f"4. submissions: {', '.join(map(str, written))}")
 
     base_model = build_model(base).fit(data.features, data.labels)
     base_val = base_model.predict(trained.features(dataset, "val"))

@@ -26,10 +26,10 @@ import os
 import socket
 import time
 import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -42,6 +42,9 @@ from ltr.errors import DataError, LtrError, LtrWarning
 from ltr.features import featurize
 from ltr.fileio import atomic_path
 from ltr.situations import SITUATIONS
+
+if TYPE_CHECKING:
+    from ltr.models.persistence import TrainedModel
 
 ENGINES = ("local", "dask")
 PERCENTILE_SUFFIX = "_pct"
@@ -95,7 +98,7 @@ class ScoringSummary:
 
 # ------------------------------------------------------------------------- one partition
 @functools.lru_cache(maxsize=4)
-def _model(model_dir: str, checksum: str, threads: int):
+def _model(model_dir: str, checksum: str, threads: int) -> TrainedModel:
     """The model, loaded once per process (a Dask worker scores many files with it)."""
     from ltr.models.persistence import load_trained
 
@@ -145,7 +148,8 @@ def score_part(
         detected = frame["concept"].notna()
         known = frame["concept"].isin(vocabulary.concepts) | ~detected
         if not known.all():
-            result.unknown = frame.loc[~known, "concept"].value_counts().astype(int).to_dict()
+            counts = frame.loc[~known, "concept"].value_counts()
+            result.unknown = {str(concept): int(n) for concept, n in counts.items()}
             frame = frame[known.to_numpy()]
         ratings = pd.DataFrame(
             vocabulary.ratings[vocabulary.rated],
@@ -171,7 +175,7 @@ def score_part(
 
 
 # ------------------------------------------------------------------------------- engines
-def _local(tasks: list[tuple]) -> Iterator[PartResult]:
+def _local(tasks: list[tuple]) -> Generator[PartResult, None, None]:
     for task in tasks:
         yield score_part(*task)
 
@@ -204,7 +208,9 @@ def _dask_client(scheduler: str | None, workers: int) -> Iterator[Any]:
         yield client
 
 
-def _dask(tasks: list[tuple], scheduler: str | None, workers: int) -> Iterator[PartResult]:
+def _dask(
+    tasks: list[tuple], scheduler: str | None, workers: int
+) -> Generator[PartResult, None, None]:
     with _dask_client(scheduler, workers) as client:
         futures = client.map(score_part, *zip(*tasks, strict=True), pure=False)
         try:
@@ -220,7 +226,8 @@ def _dask(tasks: list[tuple], scheduler: str | None, workers: int) -> Iterator[P
 def _percentiles(scores: np.ndarray) -> np.ndarray:
     """Percentile of each score within its column: 100 x (mid-rank - 0.5) / n (ties share)."""
     n = scores.shape[0]
-    return 100.0 * (rankdata(scores, method="average", axis=0) - 0.5) / n
+    percentiles: np.ndarray = 100.0 * (rankdata(scores, method="average", axis=0) - 0.5) / n
+    return percentiles
 
 
 def score_table(

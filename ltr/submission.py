@@ -179,7 +179,8 @@ def _parse_csv(reader: Any, path: Path) -> pd.DataFrame:
             line=reader.line_num,
         )
     position = {name: i for i, name in enumerate(names)}
-    users, rows, first_line = [], [], {}
+    users, rows = [], []
+    first_line: dict[str, int] = {}  # user -> line
     for fields in reader:
         line = reader.line_num
         if not fields:  # a blank line

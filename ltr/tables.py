@@ -10,7 +10,7 @@ whole, on one line.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -209,7 +209,10 @@ def situation_label(code: str) -> str:
 
 
 def profile_table(
-    scores: dict[str, float], percentiles: dict[str, float], situations: Sequence[str], title: str
+    scores: Mapping[str, float],
+    percentiles: Mapping[str, float],
+    situations: Sequence[str],
+    title: str,
 ) -> FittedTable:
     """A profile's score and percentile among its split's users, per situation."""
     table = FittedTable(title)
@@ -251,7 +254,7 @@ def effects_table(frame: pd.DataFrame, situation: str, what: str, top: int) -> F
     return table
 
 
-def comparison_table(rows: dict[str, Sequence[float]], title: str) -> FittedTable:
+def comparison_table(rows: Mapping[str, Sequence[float]], title: str) -> FittedTable:
     """Named rows of four per-situation values and their mean (the quick start's val table)."""
     table = FittedTable(title)
     table.add_column("model", name=True)

@@ -58,7 +58,7 @@ def make_pruner(kind: str = DEFAULT_PRUNER) -> optuna.pruners.BasePruner:
 def rungs(n_folds: int) -> list[int]:
     """Folds done at each rung of ``halving`` for a protocol of `n_folds` folds: where a trial
     may be stopped (e.g. [2, 4] for 5-fold x 2; the last fold is never a rung)."""
-    out = []
+    out: list[int] = []
     rung = 0
     while True:
         step = MIN_RESOURCE * REDUCTION_FACTOR**rung  # Optuna's rung step (0-based)

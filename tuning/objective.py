@@ -226,7 +226,7 @@ class CVObjective:
             raise
         summary = fold_summary(result.fold_pearson, result.seconds)
         trial.set_user_attr("cv", summary)
-        return summary["mean"]
+        return float(summary["mean"])
 
 
 def load_tuning_data(data_dir: str | Path, split: str = "train") -> TuningData:

@@ -149,7 +149,8 @@ def _stored_default(study: optuna.Study, spec: ModelSpec, protocol: CVProtocol) 
         if value.get("protocol") == protocol.to_dict() and value.get("default_spec") == (
             spec.to_dict()
         ):
-            return value["default"]
+            default: dict = value["default"]
+            return default
     return None
 
 

@@ -399,6 +399,7 @@ def _run_workers(
     ]
     for process in processes:
         process.start()
+        assert process.pid is not None  # set by start()
         pids.add(process.pid)
     try:
         while any(p.is_alive() for p in processes):

@@ -67,19 +67,28 @@ class Param:
     choices: tuple[Choice, ...] = ()
     when: tuple[tuple[str, tuple[Choice, ...]], ...] = ()
 
+    def bounds(self) -> tuple[float, float]:
+        """(low, high) of a float or int range (`floating` and `integer` always set both)."""
+        assert self.low is not None and self.high is not None, f"{self.name}: no range"
+        return self.low, self.high
+
     def distribution(self) -> optuna.distributions.BaseDistribution:
         if self.kind == "float":
-            return optuna.distributions.FloatDistribution(self.low, self.high, log=self.log)
+            low, high = self.bounds()
+            return optuna.distributions.FloatDistribution(low, high, log=self.log)
         if self.kind == "int":
-            return optuna.distributions.IntDistribution(int(self.low), int(self.high), log=self.log)
+            low, high = self.bounds()
+            return optuna.distributions.IntDistribution(int(low), int(high), log=self.log)
         return optuna.distributions.CategoricalDistribution(self.choices)
 
     def suggest(self, trial: optuna.trial.BaseTrial) -> Any:
         """Draw this parameter through the trial's public API."""
         if self.kind == "float":
-            return trial.suggest_float(self.name, self.low, self.high, log=self.log)
+            low, high = self.bounds()
+            return trial.suggest_float(self.name, low, high, log=self.log)
         if self.kind == "int":
-            return trial.suggest_int(self.name, int(self.low), int(self.high), log=self.log)
+            low, high = self.bounds()
+            return trial.suggest_int(self.name, int(low), int(high), log=self.log)
         return trial.suggest_categorical(self.name, self.choices)
 
     def active(self, values: Mapping[str, Any]) -> bool:
@@ -105,23 +114,31 @@ class Param:
         return f"{self.name}: {body}" + (f"  [if {cond}]" if cond else "")
 
 
-def _when(when: Mapping[str, tuple[Choice, ...]] | None) -> tuple:
+#: Conditions of a parameter: other parameter -> the values it must have been sampled with.
+When = Mapping[str, tuple[Choice, ...]]
+
+
+def _when(when: When | None) -> tuple[tuple[str, tuple[Choice, ...]], ...]:
     return tuple((name, tuple(allowed)) for name, allowed in (when or {}).items())
 
 
-def floating(name: str, low: float, high: float, *, log: bool = False, when=None) -> Param:
+def floating(
+    name: str, low: float, high: float, *, log: bool = False, when: When | None = None
+) -> Param:
     return Param(name, "float", float(low), float(high), log, when=_when(when))
 
 
-def integer(name: str, low: int, high: int, *, log: bool = False, when=None) -> Param:
+def integer(
+    name: str, low: int, high: int, *, log: bool = False, when: When | None = None
+) -> Param:
     return Param(name, "int", int(low), int(high), log, when=_when(when))
 
 
-def choice(name: str, *choices: Choice, when=None) -> Param:
+def choice(name: str, *choices: Choice, when: When | None = None) -> Param:
     return Param(name, "categorical", choices=tuple(choices), when=_when(when))
 
 
-def prefixed(params: tuple[Param, ...], prefix: str, when=None) -> tuple[Param, ...]:
+def prefixed(params: tuple[Param, ...], prefix: str, when: When | None = None) -> tuple[Param, ...]:
     """`params` renamed ``prefix + name`` (conditions too), with the extra condition `when`."""
     extra = _when(when)
     return tuple(
@@ -300,7 +317,7 @@ def learner_params(key: str) -> tuple[Param, ...]:
             around("lambda_l2", d["lambda_l2"], 10.0),
         )
     if issubclass(cls, XGBoostLearner):
-        params = (
+        params: tuple[Param, ...] = (
             around("eta", d["eta"], 3.0),
             around("num_boost_round", d["num_boost_round"], 3.0, whole=True),
             _depths(d["max_depth"]),
@@ -531,7 +548,7 @@ def _ensemble_space(basis_name: str = ENSEMBLE_BASIS) -> SearchSpace:
 def _any_space(spaces: Mapping[str, SearchSpace]) -> SearchSpace:
     """Every family at once: the family is a choice, each family's parameters depend on it."""
     names = tuple(spaces)
-    params = (choice("family", *names),)
+    params: tuple[Param, ...] = (choice("family", *names),)
     for name, space in spaces.items():
         params += prefixed(space.params, f"{name}/", when={"family": (name,)})
 

@@ -95,7 +95,9 @@ def explain(
     if user is not None:
         explanation = explain_user(trained, dataset, split, user)
         title = f"user {user} ({len(explanation.photos)} photos, {dataset.name} {split})"
-        console.print(profile_table(explanation.scores, explanation.percentiles, chosen, title))
+        scores = {s: float(explanation.scores[s]) for s in chosen}
+        percentiles = {s: float(explanation.percentiles[s]) for s in chosen}
+        console.print(profile_table(scores, percentiles, chosen, title))
         for s in chosen:
             console.print(effects_table(explanation.photos, s, "photo", top))
             console.print(effects_table(explanation.concepts, s, "concept", top))

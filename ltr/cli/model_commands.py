@@ -218,6 +218,7 @@ def train(
         name = model
         spec = spec.with_seed(0 if seed is None else seed)
     else:
+        assert study is not None  # spec is None only with --study
         with console.status("reading the study") as status:
             choice = study_choice(
                 data,

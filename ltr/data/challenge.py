@@ -70,7 +70,8 @@ def _flatten(path: Path, split: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.Dat
     """users, images and raw detection strings of one predictions file, in file order."""
     raw = expect_mapping(read_json(path), path, "top level", "an object of users")
     users, images = [], []
-    det_user, det_image, det_pos, det_text = [], [], [], []
+    det_user, det_image, det_text = [], [], []
+    det_pos: list[int] = []
     for user, photos in raw.items():
         photos = expect_mapping(photos, path, f"user {user!r}", "an object of images")
         users.append(user)
@@ -113,7 +114,7 @@ def parse_detections(raw: pd.DataFrame, path: Path) -> pd.DataFrame:
     Every problem is a `DataError` naming the detection; nothing else is raised.
     """
     text = raw["text"]
-    is_str = text.map(type).eq(str).to_numpy()
+    is_str = text.map(lambda value: type(value) is str).to_numpy(dtype=bool)
     if not is_str.all():
         row = int(np.flatnonzero(~is_str)[0])
         raise DataError(
@@ -141,7 +142,7 @@ def parse_detections(raw: pd.DataFrame, path: Path) -> pd.DataFrame:
         wrong = np.flatnonzero((source.notna() & values.isna()).to_numpy())
         if wrong.size:
             row = int(wrong[0])
-            field = source.iloc[row]
+            field = str(source.iloc[row])  # not null, so one of the split strings
             problem = "is NaN" if field.lower() == "nan" else "is not a number"
             raise DataError(
                 path,

@@ -67,12 +67,13 @@ def _finite(value: float, what: str) -> float:
 def _class_scores(dataset: Dataset) -> dict[str, dict[str, str]]:
     """`{concept: {acc, it, bank, wait}}` with numbers as JSON strings, like the real file."""
     ratings = dataset.ratings
+    columns = {s: ratings[s].to_numpy(dtype=float) for s in CLASS_SCORE_KEYS}
     return {
         str(concept): {
-            s: repr(_finite(ratings.at[concept, s], f"rating of {concept!r} for {s}"))
+            s: repr(_finite(columns[s][row], f"rating of {concept!r} for {s}"))
             for s in CLASS_SCORE_KEYS
         }
-        for concept in ratings.index
+        for row, concept in enumerate(ratings.index)
     }
 
 

@@ -112,7 +112,8 @@ class Dataset:
         """Users of `split`, in file order."""
         self._check_split(split)
         users = self.users.loc[self.users["split"] == split, "user"]
-        return pd.Index(users.to_numpy(), name="user")
+        index: pd.Index = pd.Index(users.to_numpy(), name="user")
+        return index
 
     def split_detections(self, split: str) -> pd.DataFrame:
         """The detections of one split, in file order.

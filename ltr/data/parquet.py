@@ -22,7 +22,7 @@ import json
 import os
 import secrets
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -92,11 +92,13 @@ def _part_files(folder: Path) -> Iterator[Path]:
 def _is_text(kind: pa.DataType) -> bool:
     if pa.types.is_dictionary(kind):
         kind = kind.value_type
-    return pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_null(kind)
+    return bool(
+        pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_null(kind)
+    )
 
 
 def _is_number(kind: pa.DataType) -> bool:
-    return pa.types.is_floating(kind) or pa.types.is_integer(kind) or pa.types.is_null(kind)
+    return bool(pa.types.is_floating(kind) or pa.types.is_integer(kind) or pa.types.is_null(kind))
 
 
 def _parquet_file(path: Path) -> pq.ParquetFile:
@@ -241,7 +243,7 @@ def read_part(path: Path) -> pd.DataFrame:
 
 
 def _check_values(frame: pd.DataFrame, path: Path) -> None:
-    def fail(mask: np.ndarray, problem: str) -> None:
+    def fail(mask: np.ndarray, problem: str | Callable[[int], str]) -> None:
         rows = np.flatnonzero(mask)
         if rows.size:
             row = int(rows[0])
@@ -270,12 +272,13 @@ def _check_values(frame: pd.DataFrame, path: Path) -> None:
     fail(bad_box, lambda row: f"box corners {boxes[row].tolist()} are outside [0, 1]")
     for lo, hi, axis in ((0, 2, "x"), (1, 3, "y")):
         inverted = has_box & (boxes[:, lo] > boxes[:, hi])
-        fail(
-            inverted,
-            lambda row, lo=lo, hi=hi, axis=axis: (
+
+        def corners(row: int, lo: int = lo, hi: int = hi, axis: str = axis) -> str:
+            return (
                 f"box has {axis}0 > {axis}1 ({float(boxes[row, lo])!r} > {float(boxes[row, hi])!r})"
-            ),
-        )
+            )
+
+        fail(inverted, corners)
 
 
 def part_dataset(
@@ -336,7 +339,7 @@ def dataset_rows(dataset: Dataset) -> pd.DataFrame:
     frame = pd.concat(pieces, ignore_index=True) if len(pieces) > 1 else detections
     # keep each user's rows together, users in the data set's order, rows in file order
     order = pd.Index(pd.unique(dataset.users["user"]))
-    rank = order.get_indexer(frame["user"])
+    rank = order.get_indexer(pd.Index(frame["user"]))
     return frame.iloc[np.argsort(rank, kind="stable")].reset_index(drop=True)
 
 
@@ -416,7 +419,8 @@ def write_table(
     rows = dataset_rows(dataset)
     writer = TableWriter(out_dir)
     try:
-        codes = pd.Index(pd.unique(rows["user"])).get_indexer(rows["user"]) // users_per_file
+        users = pd.Index(rows["user"])
+        codes = pd.Index(pd.unique(users)).get_indexer(users) // users_per_file
         bounds = np.flatnonzero(np.diff(codes)) + 1
         for start, stop in zip(np.r_[0, bounds], np.r_[bounds, len(rows)], strict=True):
             writer.add_part(rows.iloc[start:stop])

@@ -126,7 +126,8 @@ def _split_part(raw: Mapping, keys: tuple[str, ...], path: Path) -> Mapping:
 def _flatten(users_raw: Mapping, split: str, path: Path) -> SplitFrames:
     """users, images and detections (one row per confidence) of one split, in file order."""
     users, images = [], []
-    det_user, det_image, det_concept, det_pos, det_conf = [], [], [], [], []
+    det_user, det_image, det_concept, det_conf = [], [], [], []
+    det_pos: list[int] = []
     for user, photos in users_raw.items():
         photos = expect_mapping(
             photos, path, f"split {split!r}, user {user!r}", "an object of photos"
@@ -161,8 +162,7 @@ def _flatten(users_raw: Mapping, split: str, path: Path) -> SplitFrames:
         }
     )
     if not set(map(type, det_conf)) <= {int, float}:  # JSON numbers only, not booleans
-        types = pd.Series(det_conf, dtype=object).map(type)
-        row = int(np.flatnonzero(~(types.eq(int) | types.eq(float)).to_numpy())[0])
+        row = next(i for i, c in enumerate(det_conf) if type(c) not in (int, float))
         raise DataError(
             path,
             f"confidence must be a number, got {json_type(det_conf[row])}",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import pandas as pd
 
@@ -14,9 +15,10 @@ from ltr.fileio import atomic_path
 FORMATS: dict[str, str] = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
 
 
-#: pandas < 3 parses CSV floats to within an ulp unless asked to round-trip exactly.
-_EXACT_FLOATS: dict[str, str] = (
-    {"float_precision": "round_trip"} if int(pd.__version__.split(".")[0]) < 3 else {}
+#: pandas < 3 parses CSV floats to within an ulp unless asked to round-trip exactly (None:
+#: pandas' default, exact from pandas 3 on).
+_EXACT_FLOATS: Literal["round_trip"] | None = (
+    "round_trip" if int(pd.__version__.split(".")[0]) < 3 else None
 )
 
 
@@ -52,7 +54,9 @@ def read_features(path: str | Path) -> pd.DataFrame:
     if kind == "parquet":
         frame = pd.read_parquet(path, engine="pyarrow")
     else:
-        frame = pd.read_csv(path, index_col="user", dtype={"user": str}, **_EXACT_FLOATS)
+        frame = pd.read_csv(
+            path, index_col="user", dtype={"user": str}, float_precision=_EXACT_FLOATS
+        )
     frame.index = pd.Index(frame.index.astype(str).tolist(), name="user")
     frame.columns = pd.Index([str(c) for c in frame.columns])
     return frame.astype(float)

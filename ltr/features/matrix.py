@@ -67,7 +67,8 @@ class FeatureMatrix:
     @property
     def names(self) -> pd.Index:
         """The feature names, in column order (index named ``feature``)."""
-        return pd.Index(self.columns["name"], name="feature")
+        names: pd.Index = pd.Index(self.columns["name"], name="feature")
+        return names
 
     @property
     def families(self) -> tuple[str, ...]:

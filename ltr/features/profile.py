@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -61,7 +62,8 @@ def focal_ratings(ratings: np.ndarray, config: FeatureConfig) -> np.ndarray:
     if top == 0.0:
         return ratings.copy()
     k = config.focal_k_factor * top
-    return ratings / (1.0 - np.abs(ratings) / k) ** config.focal_gamma
+    focal: np.ndarray = ratings / (1.0 - np.abs(ratings) / k) ** config.focal_gamma
+    return focal
 
 
 def _codes(values: pd.Series, index: pd.Index) -> np.ndarray:
@@ -81,7 +83,8 @@ def _contains(sorted_unique: np.ndarray, values: np.ndarray) -> np.ndarray:
     if not sorted_unique.size:
         return np.zeros(values.shape, dtype=bool)
     pos = np.minimum(np.searchsorted(sorted_unique, values), sorted_unique.size - 1)
-    return sorted_unique[pos] == values
+    found: np.ndarray = sorted_unique[pos] == values
+    return found
 
 
 def group_sums(codes: np.ndarray, weights: np.ndarray, n_groups: int) -> np.ndarray:
@@ -135,7 +138,7 @@ class Profiles:
         images: pd.DataFrame,
         concepts: pd.Index,
         ratings: np.ndarray,
-        source: object = None,
+        source: str | Path | None = None,
         embedding: np.ndarray | None = None,
     ) -> Profiles:
         n_users, n_concepts = len(users), len(concepts)
@@ -231,7 +234,8 @@ class Profiles:
 
     @cached_property
     def pair_user(self) -> np.ndarray:
-        return self.image_user[self.pair_image]
+        users: np.ndarray = self.image_user[self.pair_image]
+        return users
 
     def image_matrix(self, data: np.ndarray) -> sp.csr_matrix:
         """``images x concepts`` CSR of a per-pair quantity (pairs are sorted by image)."""
@@ -383,7 +387,8 @@ def sorted_within_groups(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
         padded = np.full((counts.size, width), np.inf)
         padded[group, column] = values
         padded.sort(axis=1)
-        return padded[group, column]
+        within: np.ndarray = padded[group, column]
+        return within
     order = np.argsort(values, kind="stable")
     return values[order[np.argsort(group[order], kind="stable")]]
 
@@ -446,7 +451,9 @@ def _embed(p: Profiles, config: FeatureConfig) -> dict[str, np.ndarray]:
     return {name: coordinates[:, j] for j, name in enumerate(names)}
 
 
-FAMILY_FUNCTIONS: dict[str, Callable[[Profiles, FeatureConfig], object]] = {
+FAMILY_FUNCTIONS: dict[
+    str, Callable[[Profiles, FeatureConfig], sp.csr_matrix | dict[str, np.ndarray]]
+] = {
     "size": _size,
     "freq": _freq,
     "count": _count,
@@ -463,7 +470,9 @@ FAMILY_FUNCTIONS: dict[str, Callable[[Profiles, FeatureConfig], object]] = {
 assert set(FAMILY_FUNCTIONS) == set(FAMILIES)
 
 
-def _family_block(family: str, result: object, names: list[str], n_users: int) -> sp.csr_matrix:
+def _family_block(
+    family: str, result: sp.csr_matrix | dict[str, np.ndarray], names: list[str], n_users: int
+) -> sp.csr_matrix:
     """A family's values as CSR, columns in the order of `feature_columns`."""
     if sp.issparse(result):
         block = sp.csr_matrix(result, dtype=np.float64)

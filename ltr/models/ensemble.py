@@ -110,7 +110,8 @@ class EnsembleModel(ProfileModel):
     def _standardised(self, scores: np.ndarray) -> np.ndarray:
         centers = np.stack(self.centers_, axis=-1)
         scales = np.stack(self.scales_, axis=-1)
-        return (scores - centers) / scales
+        standardised: np.ndarray = (scores - centers) / scales
+        return standardised
 
     def _predict_scores(self, features: FeatureMatrix) -> np.ndarray:
         scores = np.stack([member.predict_array(features) for member in self.members_], axis=-1)

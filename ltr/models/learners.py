@@ -59,6 +59,8 @@ class Learner(ABC):
     suffix: ClassVar[str] = ".json"
     #: Parameters the toolkit reads itself instead of passing them to the back-end.
     own_params: ClassVar[frozenset[str]] = frozenset()
+    #: Parameter values used where the spec gives none (every back-end sets its own).
+    defaults: ClassVar[dict[str, Any]]
 
     def __init__(self, params: Mapping[str, Any] | None = None, seed: int = 0, threads: int = 1):
         self.params: dict[str, Any] = plain(params or {})
@@ -161,7 +163,10 @@ class LightGBMLearner(Learner):
         return self
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        return self.booster_.predict(X, num_threads=self.threads)
+        scores = self.booster_.predict(X, num_threads=self.threads)
+        # sparse or a list of them only for pred_contrib on sparse input, never asked here
+        assert isinstance(scores, np.ndarray)
+        return scores
 
     def save(self, path: Path) -> None:
         write_text_atomic(path, self.booster_.model_to_string())
@@ -461,6 +466,7 @@ class RidgeLearner(Learner):
         coef = np.asarray(model.coef_, dtype=float).reshape(Y.shape[1], -1)
         intercept = np.broadcast_to(np.asarray(model.intercept_, dtype=float), (Y.shape[1],))
         for j, learner in enumerate(learners):
+            assert isinstance(learner, RidgeLearner)  # checked above: all are of type cls
             learner.mean_, learner.scale_ = mean, scale
             learner.alpha_ = float(alphas[j])
             learner.coef_ = coef[j].copy()
@@ -470,7 +476,8 @@ class RidgeLearner(Learner):
         from threadpoolctl import threadpool_limits
 
         with threadpool_limits(limits=self.threads, user_api="blas"):
-            return ((X - self.mean_) / self.scale_) @ self.coef_ + self.intercept_
+            scores: np.ndarray = ((X - self.mean_) / self.scale_) @ self.coef_ + self.intercept_
+        return scores
 
     def save(self, path: Path) -> None:
         write_json_atomic(
@@ -596,7 +603,8 @@ class ExtraTreesLearner(Learner):
             goes_left = X[rows[r, 0], self.feature_[current]] <= self.threshold_[current]
             node[r, c] = np.where(goes_left, self.left_[current], self.right_[current])
             active[r, c] = ~self.leaf_[node[r, c]]
-        return self.value_[node].mean(axis=1)
+        scores: np.ndarray = self.value_[node].mean(axis=1)
+        return scores
 
     def save(self, path: Path) -> None:
         write_json_atomic(path, self.trees_, indent=None)

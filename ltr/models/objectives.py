@@ -115,7 +115,8 @@ def query_codes(query_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _means(values: np.ndarray, codes: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    return np.bincount(codes, weights=values, minlength=len(counts)) / counts
+    means: np.ndarray = np.bincount(codes, weights=values, minlength=len(counts)) / counts
+    return means
 
 
 def standardised_labels(labels: np.ndarray, codes: np.ndarray, counts: np.ndarray) -> np.ndarray:

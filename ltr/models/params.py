@@ -61,7 +61,7 @@ class FrozenParams(Mapping[str, Any]):
 
     def to_dict(self) -> dict[str, Any]:
         """A plain, mutable deep copy (lists, dicts) for JSON and the back-ends."""
-        return plain(self)
+        return {k: plain(v) for k, v in self.items()}
 
 
 def check_param_names(learner: str, params: Mapping[str, Any], backend: Any) -> None:

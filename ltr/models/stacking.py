@@ -56,7 +56,7 @@ def stacking_options(params: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
         raise LtrError(f"ensemble option inner_folds must be an integer >= 2, not {folds!r}")
     shrink = options["shrink"]
-    if isinstance(shrink, bool) or not isinstance(shrink, Real) or not 0.0 <= shrink <= 1.0:
+    if isinstance(shrink, bool) or not isinstance(shrink, Real) or not 0.0 <= float(shrink) <= 1.0:
         raise LtrError(f"ensemble option shrink must be a number from 0 to 1, not {shrink!r}")
     for name in ("share", "cross"):
         if not isinstance(options[name], bool):
@@ -80,7 +80,8 @@ def nonnegative_weights(scores: np.ndarray, target: np.ndarray) -> np.ndarray:
     total = weights.sum()
     if not np.isfinite(total) or total <= 0:
         return np.full(scores.shape[1], 1.0 / scores.shape[1])
-    return weights / total
+    normalised: np.ndarray = weights / total
+    return normalised
 
 
 def member_weights(
@@ -97,12 +98,14 @@ def member_weights(
         weights = np.tile(shared, (k, 1))
     else:
         weights = np.stack([nonnegative_weights(scores[:, j, :], target[:, j]) for j in range(k)])
-    return (1.0 - shrink) * weights + shrink / m
+    shrunk: np.ndarray = (1.0 - shrink) * weights + shrink / m
+    return shrunk
 
 
 def blend(scores: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Per situation, the weighted sum of standardised member scores: (n x 4 x m) -> (n x 4)."""
-    return np.einsum("njm,jm->nj", scores, weights)
+    blended: np.ndarray = np.einsum("njm,jm->nj", scores, weights)
+    return blended
 
 
 def cross_situation_mix(blended: np.ndarray, labels: np.ndarray) -> np.ndarray:

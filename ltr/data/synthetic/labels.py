@@ -104,7 +104,8 @@ def standardise(values: np.ndarray) -> np.ndarray:
     """Zero mean, unit sd over the population (columns independently); constant -> zeros."""
     centred = values - values.mean(axis=0)
     sd = values.std(axis=0)
-    return np.divide(centred, sd, out=np.zeros_like(centred), where=sd > 0)
+    standardised: np.ndarray = np.divide(centred, sd, out=np.zeros_like(centred), where=sd > 0)
+    return standardised
 
 
 def pearson(a: np.ndarray, b: np.ndarray) -> float:
@@ -133,7 +134,8 @@ def appeal(world: World, profiles: Profiles, rng: np.random.Generator) -> np.nda
 
     def share(concept_id: int) -> np.ndarray:
         hits = np.bincount(pair_user[pair_concept == concept_id], minlength=n_users)
-        return hits / n_images
+        shares: np.ndarray = hits / n_images
+        return shares
 
     def presence(concept_id: int) -> np.ndarray:
         return 1.0 - np.exp(-share(concept_id) / PRESENCE_SCALE)
@@ -182,7 +184,8 @@ def annotate(rng: np.random.Generator, clean: np.ndarray) -> np.ndarray:
     wildness = np.sqrt(rng.chisquare(ANNOTATOR_DF, size=(n_users, N_ANNOTATORS, 1)) / ANNOTATOR_DF)
     unit = normal / wildness * math.sqrt((ANNOTATOR_DF - 2) / ANNOTATOR_DF)
     per_judgement = NOISE_SD * math.sqrt(N_ANNOTATORS)
-    return clean + per_judgement * unit.mean(axis=1)
+    judged: np.ndarray = clean + per_judgement * unit.mean(axis=1)
+    return judged
 
 
 def noise_ceiling(

@@ -129,7 +129,8 @@ def concept_frequencies() -> np.ndarray:
     log_share = np.interp(np.arange(N_CONCEPTS), ranks, np.log(shares))
     freq = np.exp(log_share)
     freq[N_CONCEPTS - N_NEVER :] = 0.0
-    return freq / freq.sum()
+    normalised: np.ndarray = freq / freq.sum()
+    return normalised
 
 
 # -------------------------------------------------------------------------------- world
@@ -189,8 +190,8 @@ def draw_world(rng: np.random.Generator) -> World:
         pair_weight = float(rng.choice([-1.0, 1.0]) * APPEAL_WEIGHTS[situation]["pair"])
         pair_index[situation] = (int(a), int(b))
         pairs[situation] = (str(concepts[a]), str(concepts[b]), pair_weight)
-    weights = {s: dict(w) for s, w in APPEAL_WEIGHTS.items()}
-    appeal = AppealModel(key_concepts=key_concepts, pairs=pairs, weights=weights)
+    appeal_weights = {s: dict(w) for s, w in APPEAL_WEIGHTS.items()}
+    appeal = AppealModel(key_concepts=key_concepts, pairs=pairs, weights=appeal_weights)
     return World(
         concepts=concepts,
         topic_cdf=topic_cdf,
@@ -227,7 +228,7 @@ def _draw_ratings(rng: np.random.Generator, owner: np.ndarray) -> np.ndarray:
     votes = np.rint(true[:, :, None] + rng.normal(0, RATING_VOTE_SD, (*true.shape, 7)))
     votes = np.clip(votes, -3, 3)
     counted = np.arange(7)[None, None, :] < voters[:, None, None]
-    ratings = (votes * counted).sum(axis=2) / voters[:, None]
+    ratings: np.ndarray = (votes * counted).sum(axis=2) / voters[:, None]
     ratings[rng.random(ratings.shape) < RATING_IRRELEVANT] = 0.0
     return ratings
 
