@@ -128,3 +128,26 @@ def test_html_dir_is_replaced_only_with_force_and_never_left_half_written(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["pages"]  # no temporary folder left
     monkeypatch.setattr(pages, "render_profile", render)
     assert explain(setup, "--split", "val", "--html-dir", out, "--force").exit_code == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["aware2023", "lervup2021"])
+def test_html_dir_on_the_real_data_sets(name: str, request, tmp_path: Path) -> None:
+    """Both real layouts (hashed concept ids in aware2023, real names in lervup2021): a page
+    per test user plus the index, each page holding its JSON's numbers."""
+    data_dir: Path = request.getfixturevalue(name)
+    model = tmp_path / "model"
+    trained = runner.invoke(app, ["train", str(data_dir), "-m", "ridge", "--model-dir", str(model)])
+    assert trained.exit_code == 0, trained.output
+    pages = tmp_path / "pages"
+    args = ["explain", str(model), str(data_dir), "--split", "test", "--html-dir", str(pages)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    users = list(load_dataset(data_dir).split_users("test"))
+    assert (pages / "index.html").read_text().count("<tr data-user=") == len(users)
+    names = page_names(users)
+    for user in users[:: max(1, len(users) // 10)]:
+        page = pages / "users" / f"{names[user]}.html"
+        check_page(
+            read_page(page.read_text()), json.loads(page.with_suffix(".json").read_text()), 3
+        )
