@@ -31,7 +31,9 @@ def _get(url: str) -> dict | None:
 
 
 @pytest.mark.slow
-def test_dashboard_serves_the_studies_on_loopback(tmp_path: Path) -> None:
+@pytest.mark.parametrize("host", [None, "127.0.0.2"])
+def test_dashboard_serves_the_studies_on_loopback(tmp_path: Path, host: str | None) -> None:
+    """Bound to 127.0.0.1 unless --host says otherwise (here another loopback address)."""
     pytest.importorskip("optuna_dashboard")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     write_synthetic(tmp_path / "synth", n_users=60, seed=1)
@@ -39,8 +41,11 @@ def test_dashboard_serves_the_studies_on_loopback(tmp_path: Path) -> None:
     data = load_tuning_data(tmp_path / "synth")
     tune(data, "dash", storage=db, space="ridge", protocol=CVProtocol(3, 1, 0), n_trials=2)
     port = free_port()
+    address = host or "127.0.0.1"
+    hexed = "".join(f"{int(part):02X}" for part in reversed(address.split(".")))
     process = subprocess.Popen(
-        [*LTR, "studies", "dashboard", "--storage", db, "--port", str(port)],
+        [*LTR, "studies", "dashboard", "--storage", db, "--port", str(port)]
+        + (["--host", host] if host else []),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -50,20 +55,20 @@ def test_dashboard_serves_the_studies_on_loopback(tmp_path: Path) -> None:
 
         def listed() -> bool:
             assert process.poll() is None, process.communicate()[0]
-            found["api"] = _get(f"http://127.0.0.1:{port}/api/studies")
+            found["api"] = _get(f"http://{address}:{port}/api/studies")
             return found["api"] is not None
 
         wait_for(listed, timeout=90, interval=0.3, what="the dashboard's /api/studies")
         names = [s["study_name"] for s in found["api"]["study_summaries"]]
         assert names == ["dash"]
-        # bound to loopback only: the address was 127.0.0.1, not every interface
+        # bound to that address only, not every interface
         with open("/proc/net/tcp", encoding="ascii") as table:
             listening = [
                 line.split()[1] for line in table.readlines()[1:] if line.split()[3] == "0A"
             ]
-        assert f"0100007F:{port:04X}" in listening and f"00000000:{port:04X}" not in listening
+        assert f"{hexed}:{port:04X}" in listening and f"00000000:{port:04X}" not in listening
     finally:
         process.send_signal(signal.SIGINT)
         output = process.communicate(timeout=30)[0]
-    assert f"on http://127.0.0.1:{port}/" in output
+    assert f"on http://{address}:{port}/" in output
     assert "Traceback" not in output

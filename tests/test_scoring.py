@@ -291,6 +291,17 @@ def test_cli_synth_parquet_then_predict_a_table(synth: dict, tmp_path: Path) -> 
     assert f"wrote {out} (200 users from 3 file(s)" in scored.output.replace("\n", "")
     frame = pd.read_parquet(out)
     assert len(frame) == 200 and "wait_pct" in frame.columns
+    # the same through the CLI's Dask options: the same scores
+    on_dask = tmp_path / "dask.parquet"
+    scored = runner.invoke(
+        app, ["predict", str(synth["root"] / "ridge"), str(table), "--out", str(on_dask),
+              "--percentiles", "--engine", "dask", "--workers", "2"],
+    )  # fmt: skip
+    assert scored.exit_code == 0, scored.output
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(on_dask).sort_values("user", ignore_index=True),
+        frame.sort_values("user", ignore_index=True),
+    )
     # its ratings file is the model's (same seed): accepted; a split makes no sense here
     refused = runner.invoke(
         app, ["predict", str(synth["root"] / "ridge"), str(table), "-s", "val", "--out", str(out)]
