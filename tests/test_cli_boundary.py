@@ -235,3 +235,52 @@ def test_no_traceback_for_odd_input(data: Path, tmp_path: Path) -> None:
         if result.exit_code == 1:
             assert one_line(result.stderr).startswith("error: "), args
     assert os.listdir(tmp_path) == ["spec.json"]
+
+
+def leaf_commands() -> list[tuple[list[str], object]]:
+    """Every command of the app (path of names, click command), sub-groups walked."""
+    import typer
+    from typer.core import TyperGroup
+
+    found: list[tuple[list[str], object]] = []
+
+    def walk(command: object, path: list[str]) -> None:
+        if isinstance(command, TyperGroup):
+            for name, sub in command.commands.items():
+                walk(sub, [*path, name])
+        else:
+            found.append((path, command))
+
+    walk(typer.main.get_command(app), [])
+    return found
+
+
+@pytest.mark.parametrize(
+    "path", [p for p, _ in leaf_commands()], ids=lambda p: " ".join(p) or "ltr"
+)
+def test_every_command_given_a_broken_file_everywhere_says_so_in_one_line(
+    path: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every argument and required option of every command given a truncated JSON file:
+    a usage message (2) or one line (1), never a traceback, never a crash report."""
+    from typer.core import TyperArgument, TyperCommand
+
+    command = dict((" ".join(p), c) for p, c in leaf_commands())[" ".join(path)]
+    assert isinstance(command, TyperCommand)
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"a": [1, 2')
+    args: list[str] = []
+    for param in command.params:
+        if isinstance(param, TyperArgument):
+            args += [str(broken)] * (1 if param.nargs == 1 else 2)
+        elif param.required:
+            args += [param.opts[0], str(broken)]
+    if not args:
+        pytest.skip(f"ltr {' '.join(path)} takes no required input")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LTR_STORAGE", f"sqlite:///{broken}")
+    result = runner.invoke(app, [*path, *args])
+    assert result.exit_code in (1, 2), result.output
+    assert "Traceback" not in result.output and "bug in ltr" not in result.output, result.output
+    if result.exit_code == 1:
+        assert one_line(result.stderr).startswith("error: "), result.stderr
