@@ -67,3 +67,23 @@ def test_a_fresh_venv_imports_ltr_tuning_and_not_tuning(wheel: Path, tmp_path: P
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().startswith(purelib)  # the installed copy, not the repository
+
+
+@pytest.mark.slow
+def test_the_wheel_declares_the_extras_the_docs_name(wheel: Path) -> None:
+    """`pip install 'ltr[postgres]'` etc. bring their driver/engine (the wheel's metadata)."""
+    archive = zipfile.ZipFile(wheel)
+    (metadata,) = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
+    lines = archive.read(metadata).decode().splitlines()
+    extras = {line.split(": ", 1)[1] for line in lines if line.startswith("Provides-Extra: ")}
+    assert {"postgres", "dask", "dashboard", "test", "docs", "dev"} <= extras
+    requires = [line.split(": ", 1)[1] for line in lines if line.startswith("Requires-Dist: ")]
+
+    def needs(extra: str, package: str) -> bool:
+        return any(r.startswith(package) and f'extra == "{extra}"' in r for r in requires)
+
+    assert needs("postgres", "psycopg[binary]")
+    assert needs("dask", "dask[distributed]")
+    assert needs("dashboard", "optuna-dashboard")
+    assert needs("docs", "mkdocs") and needs("dev", "mypy")
+    assert not any("extra ==" not in r and r.startswith(("mkdocs", "mypy")) for r in requires)
