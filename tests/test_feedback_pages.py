@@ -1,4 +1,6 @@
-"""Feedback pages without a browser: numbers equal the JSON, escaping, files, determinism.
+"""Feedback pages without a browser: numbers equal the JSON, escaping, files, determinism; the
+histograms, the cross-situation table, colour cues, the note and photo labels, read from the
+parsed page and checked against the data.
 
 The same pages are opened in headless Chromium by test_feedback_browser.py.
 """
@@ -7,8 +9,13 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from html.parser import HTMLParser
 from pathlib import Path
 
+import numpy as np
 import pytest
 from pagecheck import (
     HOSTILE_CONCEPT,
@@ -23,7 +30,7 @@ from ltr.data import Dataset
 from ltr.explain import explain_user, explain_users, population_scores
 from ltr.feedback import numbers as fmt
 from ltr.feedback.pages import page_names, write_profile_page, write_split_pages
-from ltr.feedback.profile import render_profile
+from ltr.feedback.profile import ACROSS, HIST_BINS, Population, histogram_svg, render_profile
 from ltr.feedback.provenance import describe_cv, describe_spec, page_date, provenance
 from ltr.models import preset
 from ltr.models.persistence import TrainedModel
@@ -35,12 +42,23 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> tuple[TrainedModel, Datas
     return feedback_model(tmp_path_factory.mktemp("feedback"))
 
 
-def profile_page(model, user: str, top: int = 3, date: str | None = "2026-01-02") -> str:
-    trained, dataset, model_dir = model
+def profile_page(
+    model,
+    user: str,
+    top: int = 3,
+    date: str | None = "2026-01-02",
+    *,
+    across: int = ACROSS,
+    dataset: Dataset | None = None,
+) -> tuple[str, dict]:
+    """The page of `user` and its JSON (`dataset`: other data scored with the same model)."""
+    trained, trained_on, model_dir = model
+    dataset = trained_on if dataset is None else dataset
     explanation = explain_user(trained, dataset, "test", user)
     prov = provenance(trained, dataset, "test", model_dir=model_dir, date=date)
     population = population_scores(trained, dataset, "test")
-    return render_profile(explanation, population, prov, top=top), explanation.to_dict()
+    page = render_profile(explanation, population, prov, top=top, across=across)
+    return page, explanation.to_dict()
 
 
 @pytest.mark.parametrize("top", [1, 3])
@@ -170,3 +188,343 @@ def test_percent_points_and_ratings() -> None:
     assert fmt.points(-7.04) == "\u22127.0 pp" and fmt.points(0.04) == "0.0 pp"
     assert fmt.percent(76.95) == "77.0%" and fmt.rating(-0.666) == "\u22120.67"
     assert float(fmt.exact(0.1 + 0.2)) == 0.1 + 0.2
+
+
+# ------------------------------------------------------------- the page as a tree of elements
+VOID = {"br", "meta", "link", "img", "input", "hr", "wbr", "col", "source"}
+
+
+@dataclass(eq=False)
+class Node:
+    """One element of a parsed page: its tag, attributes and children (elements and text)."""
+
+    tag: str
+    attrs: dict[str, str]
+    children: list[Node | str] = field(default_factory=list, repr=False)
+    parent: Node | None = field(default=None, repr=False)
+
+    @property
+    def classes(self) -> set[str]:
+        return set(self.attrs.get("class", "").split())
+
+    def text(self) -> str:
+        return "".join(c if isinstance(c, str) else c.text() for c in self.children)
+
+    def words(self) -> str:
+        """The text with runs of white space as one space."""
+        return " ".join(self.text().split())
+
+    def walk(self) -> Iterator[Node]:
+        for child in self.children:
+            if isinstance(child, Node):
+                yield child
+                yield from child.walk()
+
+    def all(self, tag: str | None = None, cls: str | None = None, **data: str) -> list[Node]:
+        """Descendants with `tag`, class `cls` and the ``data-*`` attributes `data`
+        (``field="effect"`` is ``data-field="effect"``)."""
+        wanted = {f"data-{k.replace('_', '-')}": v for k, v in data.items()}
+        return [
+            n
+            for n in self.walk()
+            if (tag is None or n.tag == tag)
+            and (cls is None or cls in n.classes)
+            and all(n.attrs.get(k) == v for k, v in wanted.items())
+        ]
+
+    def one(self, tag: str | None = None, cls: str | None = None, **data: str) -> Node:
+        found = self.all(tag, cls, **data)
+        assert len(found) == 1, (tag, cls, data, len(found))
+        return found[0]
+
+    def up(self, tag: str, cls: str | None = None) -> Node | None:
+        """The nearest ancestor with `tag` (and class `cls`)."""
+        node = self.parent
+        while node is not None and not (node.tag == tag and (cls is None or cls in node.classes)):
+            node = node.parent
+        return node
+
+
+class _TreeBuilder(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.root = Node("#document", {})
+        self.open = [self.root]
+
+    def _add(self, tag: str, attrs: list[tuple[str, str | None]]) -> Node:
+        node = Node(tag, {k: v or "" for k, v in attrs}, parent=self.open[-1])
+        self.open[-1].children.append(node)
+        return node
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        node = self._add(tag, attrs)
+        if tag not in VOID:
+            self.open.append(node)
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._add(tag, attrs)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in VOID:
+            return
+        assert any(n.tag == tag for n in self.open), f"</{tag}> closes nothing"
+        while self.open[-1].tag != tag:
+            self.open.pop()
+        self.open.pop()
+
+    def handle_data(self, data: str) -> None:
+        self.open[-1].children.append(data)
+
+
+def tree(text: str) -> Node:
+    builder = _TreeBuilder()
+    builder.feed(text)
+    builder.close()
+    assert builder.open == [builder.root], "unclosed elements"
+    return builder.root
+
+
+def section(doc: Node, ident: str) -> Node:
+    (found,) = [n for n in doc.all("section") if n.attrs.get("id") == ident]
+    return found
+
+
+# --------------------------------------------------------------------- the four distributions
+def bin_of(value: float, scores: np.ndarray) -> int:
+    """The bin holding `value` among `HIST_BINS` equal bins from the lowest to the highest of
+    `scores` (a bin holds its lower edge; the last one also the highest score)."""
+    edges = np.linspace(scores.min(), scores.max(), HIST_BINS + 1)
+    # clipped at both ends: the explanation's score of the lowest (highest) profile can lie an
+    # ulp outside the split's scores, which are computed in another batch
+    return max(0, min(int(np.searchsorted(edges, value, side="right")) - 1, HIST_BINS - 1))
+
+
+def check_histogram(svg: Node, scores: np.ndarray, mine: float) -> tuple[int, np.ndarray]:
+    """The drawn histogram counts `scores` and marks `mine` in its bin: returns that bin and
+    the counts per bin (counted here from the scores)."""
+    assert svg.attrs["role"] == "img" and svg.one("title").text()  # a text alternative
+    step = float(svg.attrs["viewbox"].split()[2]) / HIST_BINS
+    bars = {}
+    for rect in svg.all("rect"):
+        x, width = float(rect.attrs["x"]), float(rect.attrs["width"])
+        k = int((x + width / 2) // step)
+        assert k not in bars and 0 <= k < HIST_BINS
+        bars[k] = (float(rect.attrs["height"]), rect.attrs["fill"])
+    counts = np.bincount([bin_of(v, scores) for v in scores], minlength=HIST_BINS)
+    # a bar for each bin holding users, none for an empty bin
+    assert sorted(bars) == [k for k in range(HIST_BINS) if counts[k]]
+    # heights are proportional to the counts: scaled so that the tallest bar is the largest
+    # count, every bar gives back its count (the heights' 0.1 precision is enough with fewer
+    # users than height units), and together they count every user of the split
+    tallest = max(height for height, _ in bars.values())
+    assert counts.max() < tallest
+    drawn = {k: round(height / tallest * counts.max()) for k, (height, _) in bars.items()}
+    assert drawn == {k: counts[k] for k in bars}
+    assert sum(drawn.values()) == len(scores)
+    # the profile: its bin's bar is the one drawn apart, and the marker line stands in that bin
+    mine_bin = bin_of(mine, scores)
+    fills = Counter(fill for _, fill in bars.values())
+    assert len(fills) == 2 and [k for k, (_, f) in bars.items() if fills[f] == 1] == [mine_bin]
+    (marker,) = [n for n in svg.all("line") if n.attrs["x1"] == n.attrs["x2"]]
+    x = float(marker.attrs["x1"])
+    assert mine_bin * step - 0.05 <= x <= (mine_bin + 1) * step + 0.05, (x, mine_bin)
+    assert "this profile" in svg.words()
+    return mine_bin, counts
+
+
+def test_each_situation_s_histogram_counts_the_split_and_marks_the_profile(model) -> None:
+    trained, dataset, _ = model
+    scores = population_scores(trained, dataset, "test")
+    n_users = len(dataset.split_users("test"))
+    assert len(scores) == n_users
+    # the lowest and highest profiles of a situation (first and last bin) and a middle one
+    order = scores["acc"].sort_values().index
+    for user in (order[0], order[len(order) // 2], order[-1]):
+        text, data = profile_page(model, user)
+        glance = section(tree(text), "glance")
+        assert [c.attrs["data-situation"] for c in glance.all("article", "card")] == list(
+            SITUATIONS
+        )
+        for s in SITUATIONS:
+            card = glance.one("article", "card", situation=s)
+            svg = card.one("svg")
+            said = re.search(r"Scores of the ([\d,]+) users of split test", svg.one("title").text())
+            assert said and int(said.group(1).replace(",", "")) == n_users
+            mine_bin, counts = check_histogram(svg, scores[s].to_numpy(), data["scores"][s])
+            # the JSON's percentile (share of the other users scored lower) agrees with the
+            # bars: everyone in a lower bin is below the profile, no one in a higher bin is
+            below = round(data["percentiles"][s] / 100 * (n_users - 1))
+            assert counts[:mine_bin].sum() <= below <= counts[: mine_bin + 1].sum() - 1
+
+
+def test_every_user_of_the_split_is_marked_in_the_bin_of_its_score(model) -> None:
+    trained, dataset, _ = model
+    scores = population_scores(trained, dataset, "test")
+    population = Population.of(scores)
+    for s in SITUATIONS:
+        values = scores[s].to_numpy()
+        counts = np.bincount([bin_of(v, values) for v in values], minlength=HIST_BINS)
+        assert population.counts[s] == counts.tolist() and sum(population.counts[s]) == len(scores)
+        for user in scores.index:
+            svg = tree(histogram_svg(population, s, scores.loc[user, s], "scores")).one("svg")
+            check_histogram(svg, values, scores.loc[user, s])
+
+
+# ---------------------------------------------------------------- the cross-situation table
+def shown_sign(value: float) -> int:
+    """The sign of an effect on a score as the page shows it, to 3 decimals."""
+    rounded = round(value, 3)
+    return (rounded > 0) - (rounded < 0)
+
+
+def test_cross_situation_table_has_a_column_per_situation_and_the_largest_effects(model) -> None:
+    _, dataset, _ = model
+    for user in list(dataset.split_users("test"))[:4]:
+        text, data = profile_page(model, user)
+        across = section(tree(text), "across")
+        table = across.one("table", "across")
+        heads = [h.words() for h in table.one("thead").all("th")]
+        assert heads[0] == "Photo" and heads[-1] == "In short"
+        assert [h.rsplit("(", 1)[-1].rstrip(")") for h in heads[1:-1]] == list(SITUATIONS)
+        photos = {r["photo"]: r for r in data["photos"]}
+        rows = table.one("tbody").all("tr")
+        shown = [tr.attrs["data-name"] for tr in rows]
+        assert len(set(shown)) == len(shown) == min(ACROSS, len(photos)) < len(photos)
+        # the rule the page states: largest effects in percentile points, in any situation
+        rule = re.search(
+            r"The table shows the (\d+) photos with the largest effects \(in percentile points, "
+            r"in any situation\)",
+            across.words(),
+        )
+        assert rule and int(rule.group(1)) == len(shown)
+        size = {p: max(abs(r[f"{s}_pct"]) for s in SITUATIONS) for p, r in photos.items()}
+        assert min(size[p] for p in shown) >= max(size[p] for p in photos if p not in shown)
+        assert [size[p] for p in shown] == sorted((size[p] for p in shown), reverse=True)
+        for tr, name in zip(rows, shown, strict=True):
+            cells = [td for td in tr.all("td") if "data-situation" in td.attrs]
+            assert [td.attrs["data-situation"] for td in cells] == list(SITUATIONS)
+            for td, s in zip(cells, SITUATIONS, strict=True):
+                for shown_as, key in (("effect", s), ("effect_pct", f"{s}_pct")):
+                    number = td.one(field=shown_as)
+                    assert number.attrs["data-name"] == name
+                    assert number.attrs["data-situation"] == s
+                    assert float(number.attrs["data-value"]) == photos[name][key]
+
+
+def test_a_photo_that_helps_somewhere_and_hurts_elsewhere_reads_differently(model) -> None:
+    _, dataset, _ = model
+    tagged = untagged = 0
+    for user in list(dataset.split_users("test"))[:3]:
+        text, data = profile_page(model, user, across=1000)  # every photo in the table
+        across = section(tree(text), "across")
+        mixed_photos = 0
+        rows = {tr.attrs["data-name"]: tr for tr in across.one("tbody").all("tr")}
+        assert set(rows) == {r["photo"] for r in data["photos"]}
+        for record in data["photos"]:
+            helps = [s for s in SITUATIONS if shown_sign(record[s]) > 0]
+            hurts = [s for s in SITUATIONS if shown_sign(record[s]) < 0]
+            summary = rows[record["photo"]].one("td", "mixed")
+            tags = [t.words() for t in summary.all(cls="tag")]
+            if helps and hurts:
+                assert tags == ["reads differently"], record
+                mixed_photos += 1
+            else:
+                assert tags == [], record
+            untagged += not tags
+            tagged += bool(tags)
+            for word, where in (("helps", helps), ("hurts", hurts)):
+                if where:
+                    assert f"{word}: {', '.join(where)}" in summary.words()
+                else:
+                    assert word not in summary.words()
+        said = re.search(
+            r"(\d+) help in at least one situation and hurt in another", across.words()
+        )
+        assert said and int(said.group(1)) == mixed_photos
+    assert tagged and untagged  # both cases were seen
+
+
+# ---------------------------------------------------------------------- colour is not alone
+SIGN = {"help": "+", "hurt": fmt.MINUS}
+WORD = {"help": "helps", "hurt": "hurts"}
+
+
+def test_colour_is_never_the_only_cue(model) -> None:
+    _, dataset, _ = model
+    for user in list(dataset.split_users("test"))[:3]:
+        text, _ = profile_page(model, user, top=50, across=1000)
+        body = tree(text).one("main")
+        coloured = [n for n in body.walk() if n.classes & {"help", "hurt"}]
+        assert len(coloured) > 50
+        for node in coloured:
+            (cue,) = node.classes & {"help", "hurt"}
+            cell = node if node.tag == "td" else node.up("td")
+            row = node.up("li", "bar-row")
+            if cell is not None and cell.up("table", "across") is not None:
+                assert cue in cell.classes
+                assert cell.one(field="effect").words().startswith(SIGN[cue])
+                assert [t.words() for t in cell.all(cls="tag")] == [WORD[cue]]
+            elif row is not None:
+                assert row.attrs["data-effect"] == cue
+                effect = row.one(field="effect")
+                assert effect.words().startswith(SIGN[cue])
+                assert effect.up("span", "val").words().endswith(f" {WORD[cue]}")
+                if "bar" in node.classes:  # a drawn bar: the number next to it has its sign
+                    number = node.up("div", "cell").one(cls="n")
+                    assert number.words().startswith(SIGN[cue]), number.words()
+            else:
+                raise AssertionError(f"coloured <{node.tag}> outside an effect: {node.attrs}")
+        # an uncoloured cell of the table has no sign and says so
+        for cell in body.all("td", "none"):
+            assert cell.one(field="effect").words()[0].isdigit()
+            assert [t.words() for t in cell.all(cls="tag")] == ["no effect"]
+        # the crowd ratings' grey bars: their direction is also a sign and a word
+        rated = body.all("span", "rate")
+        assert rated
+        for bar in rated:
+            sign, word = ("+", "positive") if "pos" in bar.classes else (fmt.MINUS, "negative")
+            value = bar.up("div", "cell").one(cls="val")
+            assert value.one(field="rating").words().startswith(sign)
+            assert value.words().endswith(f" {word}")
+
+
+# ------------------------------------------------------------------------------ the note
+def test_the_note_says_an_effect_is_a_what_if_removal_read_by_the_model(model) -> None:
+    _, dataset, _ = model
+    text, data = profile_page(model, dataset.split_users("test")[1])
+    note = section(tree(text), "about").one("div", "note").words().lower()
+    # what an effect is: the change when the photo is taken out of the profile
+    assert "what if" in note and "not in the profile" in note
+    assert "score without it" in note
+    assert "+ helps" in note and f"{fmt.MINUS} hurts" in note
+    # its limits: the model's reading, one item at a time, a fallible detector, this split only
+    assert "model's reading" in note and "not a verdict" in note
+    assert "one photo or concept at a time" in note and "do not add up" in note
+    assert "detector" in note and "wrong or missing" in note
+    assert f"split {data['split']} only" in note
+
+
+# ------------------------------------------------------------------------- photo labels
+def test_photo_labels_show_the_photo_s_concepts_or_that_it_has_none(model) -> None:
+    _, dataset, _ = model
+    user = HOSTILE_USER  # its photo HOSTILE_IMAGE shows HOSTILE_CONCEPT
+    images = dataset.images.loc[dataset.images["user"] == user, "image"].tolist()
+    bare = next(image for image in images if image != HOSTILE_IMAGE)
+    det = dataset.detections
+    stripped = replace(dataset, detections=det[~((det["user"] == user) & (det["image"] == bare))])
+    mine = stripped.detections[stripped.detections["user"] == user]
+    expected = {image: set(mine.loc[mine["image"] == image, "concept"]) for image in images}
+    assert expected[bare] == set() and HOSTILE_CONCEPT in expected[HOSTILE_IMAGE]
+    text, data = profile_page(model, user, top=50, across=1000, dataset=stripped)
+    doc = tree(text)
+    labels = [tr.one("th") for tr in section(doc, "across").one("tbody").all("tr")]
+    labels += [li.one("div", "bar-label") for li in doc.all("li", "bar-row", kind="photo")]
+    seen = set()
+    for label in labels:
+        name, what = label.one("code").text(), label.one("span", "what").words()
+        if expected[name]:
+            assert set(what.split(", ")) == expected[name], name
+        else:
+            assert what == "no detected concept"
+        seen.add(name)
+    assert seen == set(images)  # every photo is in the table; the bare one too

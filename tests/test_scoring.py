@@ -5,6 +5,7 @@ same profiles; bad input is one line naming the file and the row, and leaves no 
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ import pytest
 from ltr.data import load_dataset
 from ltr.data.parquet import (
     RATINGS_FILE,
+    SPLIT,
     TABLE_COLUMNS,
     open_table,
     read_dataset,
@@ -24,6 +26,7 @@ from ltr.data.parquet import (
 )
 from ltr.data.synthetic import generate_synthetic, write_synthetic
 from ltr.errors import DataError, LtrError, ModelError
+from ltr.features import featurize
 from ltr.models import preset
 from ltr.models.persistence import TrainedModel, load_trained
 from ltr.scoring import read_scores, score_table
@@ -114,6 +117,32 @@ def test_local_engine_equals_the_in_memory_path(synth: dict, model: str, tmp_pat
     assert summary.users == 400 and summary.files == 5
     assert list(pd.read_parquet(out).columns) == ["user", *SITUATIONS]
     _assert_same_scores(read_scores(out), _in_memory(trained, synth["dataset"]))
+
+
+@pytest.mark.parametrize("model", ["default", "ridge"])
+def test_a_table_without_ratings_file_is_scored_with_the_model_s_ratings(
+    synth: dict, model: str, tmp_path: Path
+) -> None:
+    """A table is often just detections: its ratings are the model's, so the scores are those
+    of the same table with its ratings file and of the in-memory path."""
+    trained = synth["models"][model]
+    bare = write_table(synth["dataset"], tmp_path / "bare", users_per_file=90, ratings=False)
+    assert not (bare / RATINGS_FILE).exists() and open_table(bare).ratings is None
+    assert open_table(synth["table"]).ratings is not None
+    with_file, without = tmp_path / "with.parquet", tmp_path / "without.parquet"
+    score_table(synth["root"] / model, synth["table"], with_file)
+    summary = score_table(synth["root"] / model, bare, without)
+    assert summary.users == 400 and summary.files == 5 and not summary.unknown
+    pd.testing.assert_frame_equal(pd.read_parquet(without), pd.read_parquet(with_file))
+    _assert_same_scores(read_scores(without), _in_memory(trained, synth["dataset"]))
+    # not vacuous: the ratings weigh in, so scoring without any would give other scores
+    unrated = replace(trained.vocabulary, ratings=np.zeros_like(trained.vocabulary.ratings))
+    profiles = read_dataset(bare, ratings=synth["dataset"].ratings)
+    other = trained.model.predict(featurize(profiles, SPLIT, trained.feature_config, unrated))
+    scored = read_scores(without)
+    assert list(other.index) == list(scored.index)
+    differ = np.abs(other[list(SITUATIONS)].to_numpy() - scored[list(SITUATIONS)].to_numpy())
+    assert (differ > 1e-6).mean() > 0.5
 
 
 @pytest.mark.slow
