@@ -668,6 +668,11 @@ def test_extra_trees_is_one_multi_output_forest_scored_like_scikit_learn(data: D
     first, second = model.learners_[0], model.learners_[3]
     np.testing.assert_array_equal(first.threshold_, second.threshold_)
     assert not np.array_equal(first.value_, second.value_)
+    # ... so one traversal serves the four: the same scores as four separate ones
+    assert first.structure_ == second.structure_
+    X_val = data.val.select(spec.families).dense()
+    one_by_one = np.column_stack([learner.predict(X_val) for learner in model.learners_])
+    np.testing.assert_array_equal(type(first).predict_targets(model.learners_, X_val), one_by_one)
 
 
 def test_extra_trees_can_grow_one_forest_per_situation(data: Data) -> None:
@@ -677,6 +682,7 @@ def test_extra_trees_can_grow_one_forest_per_situation(data: Data) -> None:
     )
     first, second = model.learners_[0], model.learners_[1]
     assert not np.array_equal(first.threshold_, second.threshold_)
+    assert first.structure_ != second.structure_  # four traversals, each its own forest
     assert val_pearson(model.predict_array(data.val), data).mean() > 0.1
 
 

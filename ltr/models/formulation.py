@@ -64,7 +64,7 @@ class PerSituationModel(ProfileModel):
 
     def _predict_scores(self, features: FeatureMatrix) -> np.ndarray:
         X = features.dense()
-        return np.column_stack([learner.predict(X) for learner in self.learners_])
+        return type(self.learners_[0]).predict_targets(self.learners_, X)
 
     def _save_state(self, directory: Path, prefix: str) -> list[str]:
         names = []

@@ -9,6 +9,7 @@ ridge coefficients as JSON) -- never pickle.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import re
 import warnings
@@ -100,6 +101,15 @@ class Learner(ABC):
         no_queries = np.zeros(len(Y), dtype=np.int64)
         for j, learner in enumerate(learners):
             learner.fit(X, Y[:, j], no_queries, blocks)
+
+    @classmethod
+    def predict_targets(cls, learners: list[Learner], X: np.ndarray) -> np.ndarray:
+        """Column j: `learners[j]`'s scores of the rows of `X` (the fitted `fit_targets`).
+
+        One by one here; a back-end whose learners share work (one forest's traversal) overrides
+        it.
+        """
+        return np.column_stack([learner.predict(X) for learner in learners])
 
     @abstractmethod
     def predict(self, X: np.ndarray) -> np.ndarray: ...
@@ -475,8 +485,11 @@ class RidgeLearner(Learner):
     def predict(self, X: np.ndarray) -> np.ndarray:
         from threadpoolctl import threadpool_limits
 
+        # ((X - mean) / scale) @ coef, without two standardised copies of X: the scaling
+        # folds into the coefficients (scoring a 25,000-user file: 0.19 s -> about 0.01 s per call)
+        weights = self.coef_ / self.scale_
         with threadpool_limits(limits=self.threads, user_api="blas"):
-            scores: np.ndarray = ((X - self.mean_) / self.scale_) @ self.coef_ + self.intercept_
+            scores: np.ndarray = X @ weights + (self.intercept_ - self.mean_ @ weights)
         return scores
 
     def save(self, path: Path) -> None:
@@ -590,21 +603,52 @@ class ExtraTreesLearner(Learner):
         self.threshold_ = np.concatenate([np.asarray(a, dtype=float) for a in trees["threshold"]])
         self.value_ = np.concatenate([np.asarray(a, dtype=float) for a in trees["value"]])
         self.roots_ = offsets
+        # learners of one multi-output forest share this: their traversals are the same
+        self.structure_ = hashlib.sha256(
+            b"".join(a.tobytes() for a in (self.left_, self.right_, self.feature_, self.threshold_))
+        ).hexdigest()
 
-    def predict(self, X: np.ndarray) -> np.ndarray:
+    def leaves(self, X: np.ndarray) -> np.ndarray:
+        """The leaf (global node id) each row of `X` reaches in each tree: rows x trees.
+
+        Level by level over the (row, tree) pairs still inside a tree, a set that only shrinks,
+        so each level costs what is left of it rather than the whole rows x trees table.
+        """
         # scikit-learn compares float32 features with float64 thresholds: do the same
         X = np.asarray(X, dtype=np.float32).astype(np.float64)
-        node = np.broadcast_to(self.roots_, (X.shape[0], self.roots_.size)).copy()
-        rows = np.arange(X.shape[0])[:, None]
-        active = ~self.leaf_[node]
-        while active.any():
-            r, c = np.nonzero(active)
-            current = node[r, c]
-            goes_left = X[rows[r, 0], self.feature_[current]] <= self.threshold_[current]
-            node[r, c] = np.where(goes_left, self.left_[current], self.right_[current])
-            active[r, c] = ~self.leaf_[node[r, c]]
-        scores: np.ndarray = self.value_[node].mean(axis=1)
+        n_rows, n_trees = X.shape[0], self.roots_.size
+        node = np.tile(self.roots_, n_rows)  # pair k = (row k // n_trees, tree k % n_trees)
+        inner = np.flatnonzero(~self.leaf_[node])
+        current = node[inner]
+        row = inner // n_trees
+        while inner.size:
+            left = X[row, self.feature_[current]] <= self.threshold_[current]
+            current = np.where(left, self.left_[current], self.right_[current])
+            done = self.leaf_[current]
+            node[inner[done]] = current[done]
+            inner, current, row = inner[~done], current[~done], row[~done]
+        leaves: np.ndarray = node.reshape(n_rows, n_trees)
+        return leaves
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        scores: np.ndarray = self.value_[self.leaves(X)].mean(axis=1)
         return scores
+
+    @classmethod
+    def predict_targets(cls, learners: list[Learner], X: np.ndarray) -> np.ndarray:
+        """One traversal for the learners of one multi-output forest (same trees, own leaf
+        values): the four situations cost one situation's traversal."""
+        first = learners[0]
+        if not all(
+            isinstance(m, ExtraTreesLearner) and m.structure_ == getattr(first, "structure_", None)
+            for m in learners
+        ):
+            return super().predict_targets(learners, X)
+        assert isinstance(first, ExtraTreesLearner)
+        leaves = first.leaves(X)
+        return np.column_stack(
+            [m.value_[leaves].mean(axis=1) for m in learners if isinstance(m, ExtraTreesLearner)]
+        )
 
     def save(self, path: Path) -> None:
         write_json_atomic(path, self.trees_, indent=None)
