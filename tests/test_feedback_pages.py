@@ -488,6 +488,26 @@ def test_colour_is_never_the_only_cue(model) -> None:
             assert value.words().endswith(f" {word}")
 
 
+def test_a_percentile_effect_is_coloured_by_its_own_sign(model) -> None:
+    """A photo whose score effect is too small to move the rank shows a neutral 0.0 pp (no
+    colour, no bar), not a helping or hurting one; a shown non-zero one has its sign's colour."""
+    _, dataset, _ = model
+    seen = {"none": 0, "help": 0, "hurt": 0}
+    for user in list(dataset.split_users("test"))[:3]:
+        text, _ = profile_page(model, user, top=50, across=1000)
+        for row in tree(text).one("main").all("li", "bar-row"):
+            cell = row.one("div", label="percentile")
+            value = cell.one(cls="val")
+            shown = value.one(field="effect_pct").words()
+            expected = {"+": "help", fmt.MINUS: "hurt"}.get(shown[0], "none")
+            (own,) = value.classes & {"help", "hurt", "none"}
+            assert own == expected, shown
+            bars = [n for n in cell.walk() if "bar" in n.classes]
+            assert (own == "none") == (not bars)  # a bar is drawn only for a non-zero effect
+            seen[own] += 1
+    assert seen["none"] and seen["help"] and seen["hurt"]
+
+
 # ------------------------------------------------------------------------------ the note
 def test_the_note_says_an_effect_is_a_what_if_removal_read_by_the_model(model) -> None:
     _, dataset, _ = model

@@ -97,8 +97,9 @@ def _num(text: str, value: float, **attrs: str) -> str:
     return f'<span class="n"{extra} data-value="{fmt.exact(value)}">{esc(text)}</span>'
 
 
-def _effect_class(value: float) -> str:
-    return {1: "help", -1: "hurt", 0: "none"}[fmt.sign(value, fmt.SCORE_DECIMALS)]
+def _effect_class(value: float, decimals: int = fmt.SCORE_DECIMALS) -> str:
+    """help, hurt or none: the sign of `value` as shown with `decimals` decimals."""
+    return {1: "help", -1: "hurt", 0: "none"}[fmt.sign(value, decimals)]
 
 
 @dataclass(frozen=True)
@@ -233,15 +234,18 @@ def _bars(kind: str, situation: str, rows: Sequence[_Row], empty: str) -> str:
                 + _track(f"rate {'pos' if rsign > 0 else 'neg'}", width)
                 + f'<span class="val">{shown} {word}</span></div>'
             )
-        for field, value, text, full, label in (
-            ("effect", r.effect, fmt.score(r.effect), scale, "score"),
-            ("effect_pct", r.effect_pct, fmt.points(r.effect_pct), scale_pct, "percentile"),
-        ):
-            width = min(abs(value) / full * 50.0, 50.0) if cls != "none" else 0.0
+        for field, value, text, full, label, own in (
+            ("effect", r.effect, fmt.score(r.effect), scale, "score", cls),
+            # a percentile effect is coloured by its own sign: a score effect too small to
+            # move the rank shows a neutral 0.0 pp, not a helping or hurting one
+            ("effect_pct", r.effect_pct, fmt.points(r.effect_pct), scale_pct, "percentile",
+             _effect_class(r.effect_pct, fmt.PERCENT_DECIMALS)),
+        ):  # fmt: skip
+            width = min(abs(value) / full * 50.0, 50.0) if own != "none" else 0.0
             word = f" {esc(fmt.effect_word(r.effect))}" if field == "effect" else ""
             cells.append(
-                f'<div class="cell" data-label="{label}">{_track(cls, width)}'
-                f'<span class="val {cls}">{_num(text, value, field=field, **attrs)}{word}</span>'
+                f'<div class="cell" data-label="{label}">{_track(own, width)}'
+                f'<span class="val {own}">{_num(text, value, field=field, **attrs)}{word}</span>'
                 "</div>"
             )
         items.append(
