@@ -25,7 +25,6 @@ import functools
 import os
 import socket
 import time
-import warnings
 from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,8 +37,9 @@ import pyarrow.parquet as pq
 from scipy.stats import rankdata
 
 from ltr.data import parquet as tables
-from ltr.errors import DataError, LtrError, LtrWarning
+from ltr.errors import DataError, LtrError
 from ltr.features import featurize
+from ltr.features.vocabulary import warn_unknown_concepts
 from ltr.fileio import atomic_path
 from ltr.situations import SITUATIONS
 
@@ -323,14 +323,7 @@ def score_table(
             if raw != tmp:
                 raw.unlink(missing_ok=True)
     if unknown:
-        shown = ", ".join(f"{c} ({n})" for c, n in sorted(unknown.items(), key=lambda x: -x[1])[:5])
-        more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
-        warnings.warn(
-            f"{table.root}: {len(unknown)} concept(s) the model was not trained with are ignored "
-            f"({sum(unknown.values())} detections): {shown}{more}",
-            LtrWarning,
-            stacklevel=2,
-        )
+        warn_unknown_concepts(str(table.root), unknown)
     return ScoringSummary(
         out=out,
         engine=engine,

@@ -25,7 +25,7 @@ from ltr.data.parquet import (
     write_table,
 )
 from ltr.data.synthetic import generate_synthetic, write_synthetic
-from ltr.errors import DataError, LtrError, ModelError
+from ltr.errors import DataError, LtrError, LtrWarning, ModelError
 from ltr.features import featurize
 from ltr.models import preset
 from ltr.models.persistence import TrainedModel, load_trained
@@ -143,6 +143,24 @@ def test_a_table_without_ratings_file_is_scored_with_the_model_s_ratings(
     assert list(other.index) == list(scored.index)
     differ = np.abs(other[list(SITUATIONS)].to_numpy() - scored[list(SITUATIONS)].to_numpy())
     assert (differ > 1e-6).mean() > 0.5
+
+
+def test_concepts_the_model_never_saw_are_counted_in_one_warning(
+    synth: dict, tmp_path: Path
+) -> None:
+    """Across all partitions: one warning naming the table, the concepts and detections."""
+    folder = _table(tmp_path, [_rows("u1", concept=(0, "NEW1")), _rows("u2", n=4)])
+    frame = pd.read_parquet(folder / "p1.parquet")
+    frame["concept"] = ["NEW1", "NEW2", "NEW2", "VC1"]
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), folder / "p1.parquet")
+    with pytest.warns(LtrWarning) as caught:
+        summary = score_table(synth["root"] / "ridge", folder, tmp_path / "out.parquet")
+    assert summary.unknown == {"NEW1": 2, "NEW2": 2}
+    (message,) = [str(w.message) for w in caught if issubclass(w.category, LtrWarning)]
+    assert message == (
+        f"{folder}: 2 concept(s) the model was not trained with are ignored (4 detections): "
+        "NEW1 (2), NEW2 (2)"
+    )
 
 
 @pytest.mark.slow

@@ -23,6 +23,20 @@ from ltr.features.embedding import MAX_COMPONENTS, fit_components, image_counts
 from ltr.situations import SITUATIONS
 
 
+def warn_unknown_concepts(where: str, counts: Mapping[str, int]) -> None:
+    """One warning for the detections of concepts a model was not trained with (ignored):
+    how many concepts and detections, the most frequent five by name."""
+    ranked = sorted(counts.items(), key=lambda item: -item[1])
+    shown = ", ".join(f"{c} ({n})" for c, n in ranked[:5])
+    more = f" and {len(ranked) - 5} more" if len(ranked) > 5 else ""
+    warnings.warn(
+        f"{where}: {len(ranked)} concept(s) the model was not trained with are ignored "
+        f"({sum(counts.values())} detections): {shown}{more}",
+        LtrWarning,
+        stacklevel=3,
+    )
+
+
 @dataclass(frozen=True, eq=False)
 class Vocabulary:
     """Concepts in column order, their ratings, and whether box features exist.
@@ -97,14 +111,7 @@ class Vocabulary:
         if known.all():
             return detections
         unknown = detections.loc[~known, "concept"].value_counts()
-        shown = ", ".join(f"{c} ({n})" for c, n in unknown.head(5).items())
-        more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
-        warnings.warn(
-            f"{where}: {len(unknown)} concept(s) the model was not trained with are ignored "
-            f"({int((~known).sum())} detections): {shown}{more}",
-            LtrWarning,
-            stacklevel=2,
-        )
+        warn_unknown_concepts(where, {str(c): int(n) for c, n in unknown.items()})
         return detections[known].reset_index(drop=True)
 
     def check_ratings(self, dataset: Dataset) -> None:
