@@ -262,16 +262,17 @@ def takes_input(command: object) -> bool:
 
 
 @pytest.mark.parametrize(
-    "path", [p for p, c in leaf_commands() if takes_input(c)], ids=lambda p: " ".join(p)
+    ("path", "command"),
+    [(p, c) for p, c in leaf_commands() if takes_input(c)],
+    ids=[" ".join(p) for p, c in leaf_commands() if takes_input(c)],
 )
 def test_every_command_given_a_broken_file_everywhere_says_so_in_one_line(
-    path: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    path: list[str], command: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Every argument and required option of every command given a truncated JSON file:
     a usage message (2) or one line (1), never a traceback, never a crash report."""
     from typer.core import TyperArgument, TyperCommand
 
-    command = dict((" ".join(p), c) for p, c in leaf_commands())[" ".join(path)]
     assert isinstance(command, TyperCommand)
     broken = tmp_path / "broken.json"
     broken.write_text('{"a": [1, 2')
