@@ -638,17 +638,11 @@ class ExtraTreesLearner(Learner):
     def predict_targets(cls, learners: list[Learner], X: np.ndarray) -> np.ndarray:
         """One traversal for the learners of one multi-output forest (same trees, own leaf
         values): the four situations cost one situation's traversal."""
-        first = learners[0]
-        if not all(
-            isinstance(m, ExtraTreesLearner) and m.structure_ == getattr(first, "structure_", None)
-            for m in learners
-        ):
+        forests = [m for m in learners if isinstance(m, ExtraTreesLearner)]
+        if len(forests) < len(learners) or len({m.structure_ for m in forests}) > 1:
             return super().predict_targets(learners, X)
-        assert isinstance(first, ExtraTreesLearner)
-        leaves = first.leaves(X)
-        return np.column_stack(
-            [m.value_[leaves].mean(axis=1) for m in learners if isinstance(m, ExtraTreesLearner)]
-        )
+        leaves = forests[0].leaves(X)
+        return np.column_stack([m.value_[leaves].mean(axis=1) for m in forests])
 
     def save(self, path: Path) -> None:
         write_json_atomic(path, self.trees_, indent=None)
