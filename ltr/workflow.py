@@ -263,18 +263,17 @@ def study_choice(
     yet (an interrupted `ltr tune`) is rescored first (stored). Refuses data other than the
     study was tuned on."""
     from ltr.tuning.objective import TuningData
-    from ltr.tuning.rescore import rescore_choice
+    from ltr.tuning.rescore import trial_rescoring
     from ltr.tuning.storage import storage_url
-    from ltr.tuning.studies import DEFAULT_PENALTY, load_existing_study, study_cv_record
+    from ltr.tuning.studies import DEFAULT_PENALTY, chosen_spec, study_cv_record
 
     url = storage_url(storage)
-    score, rescoring = rescore_choice(
-        TuningData.from_training_set(data),
-        study,
-        url,
-        penalty=DEFAULT_PENALTY if penalty is None else penalty,
-        threads=threads,
-        progress=progress,
+    tuning_data = TuningData.from_training_set(data)
+    penalty = DEFAULT_PENALTY if penalty is None else penalty
+    # the study is read once (a PostgreSQL study of hundreds of trials is slow to load)
+    _, score, loaded = chosen_spec(study, url, penalty=penalty, data=tuning_data)
+    rescoring = trial_rescoring(
+        tuning_data, loaded, score.number, threads=threads, progress=progress
     )
     tuned = force_tuned or rescoring.tuned_wins
     chosen = rescoring.tuned_spec if tuned else rescoring.default_spec
@@ -302,9 +301,7 @@ def study_choice(
         )
     chosen_trial = tuned or rescoring.same_as_default
     name = f"study {study} trial {score.number}" if chosen_trial else f"default (study {study})"
-    record = study_cv_record(
-        load_existing_study(study, url), score, rescoring, tuned=tuned, storage=url
-    )
+    record = study_cv_record(loaded, score, rescoring, tuned=tuned, storage=url)
     return StudyChoice(spec, name, score, rescoring, tuned, reason, record)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import optuna
@@ -256,6 +257,28 @@ def test_study_choice_follows_the_stored_comparison(
     assert forced.cv["mean_pearson"] == 0.49 and "--force-tuned" in forced.reason
     # the search's figure is kept for reference, never as the model's CV figure
     assert forced.cv["search"]["mean_pearson"] == 0.99 != forced.cv["mean_pearson"]
+
+
+def test_study_choice_reads_the_study_once(
+    data: TuningData, synth_dir: Path, study_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A PostgreSQL study of hundreds of trials takes seconds to load: `train --study` reads
+    it once for the choice, the rescoring and the manifest's record."""
+    import ltr.tuning.studies as studies
+
+    study = load_existing_study("s", study_url)
+    rescore_trial(data, study, _lucky_trial(study, PRESETS["ridge-wide"]))
+    loads = []
+    real = studies.load_existing_study
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        loads.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(studies, "load_existing_study", counted)
+    choice = study_choice(_training(synth_dir), "s", study_url)
+    assert len(loads) == 1
+    assert choice.cv["study"] == "s"
 
 
 def test_train_study_rescores_first_and_falls_back_to_the_default(

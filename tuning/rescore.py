@@ -242,10 +242,27 @@ def rescore_choice(
     """The study's chosen trial (best mean - `penalty` x std) and its rescoring: the stored
     one, else computed now and stored (always recomputed with `recompute`)."""
     _, score, study = chosen_spec(study_name, storage, penalty=penalty, data=data)
-    stored = None if recompute else stored_rescoring(study, score.number)
+    rescoring = trial_rescoring(
+        data, study, score.number, threads=threads, progress=progress, recompute=recompute
+    )
+    return score, rescoring
+
+
+def trial_rescoring(
+    data: TuningData,
+    study: optuna.Study,
+    trial: int,
+    *,
+    threads: int = 1,
+    progress: RescoreProgress | None = None,
+    recompute: bool = False,
+) -> Rescoring:
+    """A trial's rescoring, from a study already loaded: the stored one, else computed now
+    and stored (always recomputed with `recompute`)."""
+    stored = None if recompute else stored_rescoring(study, trial)
     if stored is not None:
-        return score, stored
-    return score, rescore_trial(data, study, score.number, threads=threads, progress=progress)
+        return stored
+    return rescore_trial(data, study, trial, threads=threads, progress=progress)
 
 
 def rescorings(study: optuna.Study) -> dict[int, Rescoring]:
