@@ -93,6 +93,19 @@ def default_folds(
 
 
 # --------------------------------------------------------------------------- candidates
+def ridge_design(probe: Probe) -> tuple[FeatureMatrix, np.ndarray, np.ndarray]:
+    """The default ridge's view of the features: the columns, the dense matrix, the blocks."""
+    view = probe.features.select(DEFAULT_FAMILIES)
+    return view, view.dense(), concept_blocks(view)
+
+
+def scaled(X: np.ndarray, blocks: np.ndarray, probe: Probe) -> np.ndarray:
+    """X centred and block-scaled on the training users, as `RidgeLearner` does."""
+    inside = X[probe.train]
+    scaled_x: np.ndarray = (X - inside.mean(0)) / block_scales(inside.std(0), blocks)
+    return scaled_x
+
+
 def _ridge_per_situation(
     probe: Probe, weights: Callable[[pd.DataFrame, str, float | None], np.ndarray], grid: list
 ) -> Scores:
@@ -100,10 +113,8 @@ def _ridge_per_situation(
     g and the penalty chosen per situation by leave-one-out."""
     from sklearn.linear_model import RidgeCV
 
-    view = probe.features.select(DEFAULT_FAMILIES)
-    X, blocks = view.dense(), concept_blocks(view)
-    inside = X[probe.train]
-    Z = (X - inside.mean(0)) / block_scales(inside.std(0), blocks)
+    view, X, blocks = ridge_design(probe)
+    Z = scaled(X, blocks, probe)
     held = np.zeros((len(probe.held), len(SITUATIONS)))
     fitted = np.zeros((len(probe.train), len(SITUATIONS)))
     for j, situation in enumerate(SITUATIONS):
@@ -156,8 +167,7 @@ def shrunk_frequencies(probe: Probe) -> Scores:
     leave-one-out per situation."""
     from sklearn.linear_model import RidgeCV
 
-    view = probe.features.select(DEFAULT_FAMILIES)
-    X, blocks = view.dense(), concept_blocks(view)
+    view, X, blocks = ridge_design(probe)
     is_freq = (view.columns["family"] == "freq").to_numpy()
     images = X[:, view.names.get_loc("n_images")][:, None]
     counts = X[:, is_freq] * images
@@ -169,8 +179,7 @@ def shrunk_frequencies(probe: Probe) -> Scores:
         for m in (0, 2, 5, 10, 20):
             shrunk = X.copy()
             shrunk[:, is_freq] = (counts + m * prior) / (images + m)
-            inside = shrunk[probe.train]
-            Z = (shrunk - inside.mean(0)) / block_scales(inside.std(0), blocks)
+            Z = scaled(shrunk, blocks, probe)
             model = RidgeCV(alphas=RidgeLearner.ALPHAS).fit(Z[probe.train], probe.y[probe.train, j])
             if best is None or model.best_score_ > best[0]:
                 best = (model.best_score_, model, Z)
@@ -184,15 +193,13 @@ def spline_ridge(probe: Probe) -> Scores:
     from sklearn.linear_model import RidgeCV
     from sklearn.preprocessing import SplineTransformer
 
-    view = probe.features.select(DEFAULT_FAMILIES)
-    X, blocks = view.dense(), concept_blocks(view)
+    _, X, blocks = ridge_design(probe)
     aggregates = X[:, blocks < 0]
     varies = aggregates[probe.train].std(0) > 0
     splines = SplineTransformer(n_knots=5, knots="quantile", extrapolation="linear")
     S = splines.fit(aggregates[probe.train][:, varies]).transform(aggregates[:, varies])
     X, blocks = np.hstack([X, S]), np.r_[blocks, np.full(S.shape[1], -1)]
-    inside = X[probe.train]
-    Z = (X - inside.mean(0)) / block_scales(inside.std(0), blocks)
+    Z = scaled(X, blocks, probe)
     model = RidgeCV(alphas=RidgeLearner.ALPHAS, alpha_per_target=True)
     model.fit(Z[probe.train], probe.y[probe.train])
     return model.predict(Z[probe.held]), model.predict(Z[probe.train])
@@ -204,10 +211,8 @@ def residual_boosting(probe: Probe) -> Scores:
     from sklearn.linear_model import RidgeCV
     from sklearn.model_selection import KFold
 
-    view = probe.features.select(DEFAULT_FAMILIES)
-    X, blocks = view.dense(), concept_blocks(view)
-    inside = X[probe.train]
-    Z = (X - inside.mean(0)) / block_scales(inside.std(0), blocks)
+    _, X, blocks = ridge_design(probe)
+    Z = scaled(X, blocks, probe)
     Z_train, y_train = Z[probe.train], probe.y[probe.train]
 
     def ridge() -> RidgeCV:
@@ -231,10 +236,10 @@ def residual_boosting(probe: Probe) -> Scores:
     }
     for j in range(len(SITUATIONS)):
         target, init = np.ascontiguousarray(y_train[:, j]), np.ascontiguousarray(start[:, j])
-        data = lgb.Dataset(inside, target, init_score=init)
+        data = lgb.Dataset(X[probe.train], target, init_score=init)
         booster = lgb.train({**params, "seed": j}, data, 300)
         held[:, j] += booster.predict(X[probe.held])
-        fitted[:, j] += booster.predict(inside)
+        fitted[:, j] += booster.predict(X[probe.train])
     return held, fitted
 
 
