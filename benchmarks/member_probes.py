@@ -15,6 +15,7 @@ benchmarks/results/member_probes.json (git-ignored).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -256,11 +257,26 @@ def nearest_profiles(probe: Probe) -> Scores:
     return model.predict(X[probe.held]), model.predict(X[probe.train])
 
 
-def _preset_average(name: str, seeds: list[int]) -> Callable[[Probe], Scores]:
+#: The families without a column per concept: profile size, rating-weighted sums, embedding.
+AGGREGATE_FAMILIES = ("size", "conf", "base", "posneg", "focal", "dist", "embed")
+
+
+def _preset_on(name: str, families: tuple[str, ...], seed: int) -> Callable[[Probe], Scores]:
+    """A preset on other feature families."""
+    return _preset_average(name, [seed], families)
+
+
+def _preset_average(
+    name: str, seeds: list[int], families: tuple[str, ...] | None = None
+) -> Callable[[Probe], Scores]:
+    spec = (
+        PRESETS[name] if families is None else dataclasses.replace(PRESETS[name], families=families)
+    )
+
     def scores(probe: Probe) -> Scores:
         held, fitted = 0.0, 0.0
         for seed in seeds:
-            model = build_model(PRESETS[name].with_seed(seed))
+            model = build_model(spec.with_seed(seed))
             model.fit(probe.features.take(probe.train), probe.labels)
             held = held + model.predict_array(probe.features.take(probe.held))
             fitted = fitted + model.predict_array(probe.features.take(probe.train))
@@ -278,6 +294,9 @@ CANDIDATES: dict[str, tuple[Callable[[Probe], Scores], int]] = {
     "residual-boosting": (residual_boosting, 0),
     "knn": (nearest_profiles, 0),
     "lgbm-pearson-avg3": (_preset_average("lgbm-pearson", [100, 117, 134]), 2),
+    # the default's tree members without the per-concept columns, seeded as in the default
+    "lgbm-pearson-aggregates": (_preset_on("lgbm-pearson", AGGREGATE_FAMILIES, 2), 2),
+    "extra-trees-aggregates": (_preset_on("extra-trees", AGGREGATE_FAMILIES, 3), 3),
 }
 
 
