@@ -70,3 +70,15 @@ class OutputError(LtrError):
         self.path = Path(path)
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
+
+
+def install_hint(extra: str) -> str:
+    """How to install an optional extra, for messages: ltr is installed from its folder (a
+    clone), not from a package index, so ``pip install 'ltr[extra]'`` would look for the
+    wrong package.
+
+    Example:
+        >>> install_hint("dask")
+        "pip install -e '.[dask]' in ltr's folder"
+    """
+    return f"pip install -e '.[{extra}]' in ltr's folder"

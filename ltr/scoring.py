@@ -9,7 +9,7 @@ and a user's features depend on that user alone, so the scores are those of the 
 
 - ``local`` streams the files through that function in this process: memory holds one file's
   detections and features at a time, plus the scores written so far.
-- ``dask`` maps it over a Dask cluster (``pip install 'ltr[dask]'``): a `LocalCluster` of
+- ``dask`` maps it over a Dask cluster (``pip install -e '.[dask]'``): a `LocalCluster` of
   worker processes, or any scheduler at `scheduler` (its workers must see the model directory
   and the table at the same paths). Results come back in file order.
 
@@ -37,7 +37,7 @@ import pyarrow.parquet as pq
 from scipy.stats import rankdata
 
 from ltr.data import parquet as tables
-from ltr.errors import DataError, LtrError
+from ltr.errors import DataError, LtrError, install_hint
 from ltr.features import featurize
 from ltr.features.vocabulary import warn_unknown_concepts
 from ltr.fileio import atomic_path
@@ -186,7 +186,7 @@ def _dask_client(scheduler: str | None, workers: int) -> Iterator[Any]:
         from dask.distributed import Client, LocalCluster
     except ImportError:
         raise LtrError(
-            "the dask engine needs Dask: pip install 'ltr[dask]' (dask[distributed])"
+            f"the dask engine needs Dask (dask[distributed]): {install_hint('dask')}"
         ) from None
     if scheduler:
         try:

@@ -60,7 +60,7 @@ def postgres_server(test_machine):
     try:
         import psycopg  # noqa: F401  (the driver of the ltr[postgres] extra)
     except ImportError:
-        unavailable("psycopg is not installed (pip install 'ltr[postgres]')")
+        unavailable("psycopg is not installed (pip install -e '.[postgres]')")
     machine = test_machine if isinstance(test_machine, TestMachine) else None
     try:
         server = PostgresServer.start(

@@ -19,7 +19,7 @@ cheap look. A pruner decides from those looks which trials get the full protocol
 - ``none``: every trial runs every fold.
 
 Why halving is the default: replaying the pruners on trials whose every fold was recorded (no
-pruning; `benchmarks/tuning_budget.py fidelity`), see README "Tuning".
+pruning; `benchmarks/tuning_budget.py fidelity`), see docs/results.md, "Does tuning pay?".
 """
 
 from __future__ import annotations

@@ -231,7 +231,7 @@ class SearchSpace:
 
 # ----------------------------------------------------------------------- feature families
 #: Feature families a trial may switch off; ``freq`` (the share of images showing each concept)
-#: is always used: it carries most of the signal on both real data sets (see RESULTS in README).
+#: is always used: it carries most of the signal on both real data sets (docs/results.md).
 FAMILY_SWITCHES: tuple[str, ...] = tuple(f for f in FAMILIES if f != "freq")
 CALIBRATION_CHOICES: tuple[str, ...] = ("none", "normal", "isotonic")
 FORMULATION_CHOICES: tuple[str, ...] = ("per-situation", "pooled")

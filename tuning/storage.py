@@ -2,8 +2,8 @@
 worker died.
 
 Any SQLAlchemy URL Optuna accepts works: the default is a SQLite file in the working folder
-(`DEFAULT_STORAGE`, or ``$LTR_STORAGE``); ``postgresql://user:pw@host/db`` (``pip install
-'ltr[postgres]'``: psycopg 3; plain ``postgresql://`` is mapped to the installed driver) or
+(`DEFAULT_STORAGE`, or ``$LTR_STORAGE``); ``postgresql://user:pw@host/db`` (``pip install -e
+'.[postgres]'``: psycopg 3; plain ``postgresql://`` is mapped to the installed driver) or
 ``mysql+pymysql://...`` let workers on several machines share one study. A bare path is taken
 as a SQLite file. URLs are shown with their password replaced by ``***`` (`redact_url`).
 
@@ -37,7 +37,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from ltr.errors import StudyError
+from ltr.errors import StudyError, install_hint
 from ltr.fileio import pid_alive
 from ltr.redact import REDACTED, redact_url, url_password
 from ltr.tuning.objective import boot_id, process_start
@@ -101,7 +101,7 @@ def sqlalchemy_url(url: str) -> str:
         return f"postgresql+psycopg2://{rest}"
     raise StudyError(
         f"cannot open {redact_url(url)}: no PostgreSQL driver is installed; "
-        "pip install 'ltr[postgres]' (psycopg 3)"
+        f"{install_hint('postgres')} (psycopg 3)"
     )
 
 
@@ -184,7 +184,7 @@ def _storage_error(url: str, error: BaseException) -> StudyError:
     if isinstance(error, ImportError):
         return StudyError(
             f"cannot open {redact_url(url)}: the database driver is missing ({error}); "
-            "pip install 'ltr[postgres]' (PostgreSQL) or pymysql (MySQL)"
+            f"{install_hint('postgres')} (PostgreSQL) or pip install pymysql (MySQL)"
         )
     reason = str(getattr(error, "orig", None) or error).strip().splitlines()
     text = reason[0] if reason else type(error).__name__

@@ -13,7 +13,7 @@ near-ties in favour of the steadier configuration but never lets the spread outw
 gain. Not more, because the spread of 10 folds is itself noisy (its standard error is about a
 quarter of its value): re-scoring the top trials of the real studies on fresh folds, k from 0
 to 2 chose the same configuration on both data sets, k = 3 chose a low-spread one that lost
-0.011, and a low spread did not predict a small drop on fresh folds (see README, Tuning).
+0.011, and a low spread did not predict a small drop on fresh folds (docs/tuning.md).
 """
 
 from __future__ import annotations

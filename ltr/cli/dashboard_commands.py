@@ -1,6 +1,6 @@
-"""`ltr studies dashboard`: optuna-dashboard on a study storage (``pip install
-'ltr[dashboard]'``), bound to 127.0.0.1 unless --host says otherwise: the dashboard has no
-login, and it can change studies (notes, trial states), so it is not exposed by default."""
+"""`ltr studies dashboard`: optuna-dashboard on a study storage (``pip install -e
+'.[dashboard]'``), bound to 127.0.0.1 unless --host says otherwise: the dashboard has no login,
+and it can change studies (notes, trial states), so it is not exposed by default."""
 
 from typing import Annotated
 
@@ -8,7 +8,7 @@ import typer
 
 from ltr.cli.boundary import command
 from ltr.cli.common import say
-from ltr.errors import LtrError
+from ltr.errors import LtrError, install_hint
 
 
 def register(studies_app: typer.Typer, storage_option: object) -> None:
@@ -35,7 +35,7 @@ def register(studies_app: typer.Typer, storage_option: object) -> None:
             from optuna_dashboard import run_server
         except ImportError:
             raise LtrError(
-                "the dashboard needs optuna-dashboard: pip install 'ltr[dashboard]'"
+                f"the dashboard needs optuna-dashboard: {install_hint('dashboard')}"
             ) from None
         url = storage_url(storage)
         store = open_storage(url, must_exist=True)

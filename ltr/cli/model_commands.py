@@ -26,7 +26,7 @@ from ltr.errors import LtrError
 
 ENGINE_HELP = (
     "Table: local streams the table's files through this process (bounded memory); dask runs "
-    "the same per-file function on a Dask cluster (pip install 'ltr[dask]')."
+    "the same per-file function on a Dask cluster (the dask extra: pip install -e '.\\[dask]')."
 )
 SCHEDULER_HELP = (
     "Table, dask engine: address of a running Dask scheduler (its workers must see the model "

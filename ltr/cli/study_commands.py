@@ -46,7 +46,7 @@ PENALTY_HELP = (
     "configuration."
 )
 FAMILY_HELP = (
-    f"Model family to tune: {', '.join(SPACES)} (see README). "
+    f"Model family to tune: {', '.join(SPACES)} (docs/tuning.md). "
     f"Default: the study's family, else {DEFAULT_SPACE}."
 )
 Storage = Annotated[
@@ -275,7 +275,7 @@ def tune(
         typer.Option(
             "--pruner",
             help=f"Pruner: {', '.join(PRUNERS)} (halving: most trials stop after 2 or 4 folds; "
-            "see README).",
+            "docs/tuning.md).",
         ),
     ] = DEFAULT_PRUNER,
     threads: Threads = 1,

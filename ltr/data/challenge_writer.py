@@ -6,7 +6,7 @@ the challenge files. The files are built as plain nested objects and written wit
 lines) wrote the same bytes faster, but `benchmarks/challenge_writer.py` showed the gain is
 small at realistic sizes (1,000 users, the size of the real sets: 0.19 s against 0.29 s); it
 only matters at sizes no real set has (100,000 users: 11 s against 42 s), so the simpler code
-won (figures in the README's synthetic-data section).
+won (figures in docs/benchmarks.md, "Writing the challenge layout").
 """
 
 from __future__ import annotations

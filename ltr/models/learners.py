@@ -216,7 +216,7 @@ class LightGBMPearson(LightGBMLearner):
     uses_queries = True
     # Leaves of 10 users instead of 20: +0.008 / +0.014 mean Pearson in seed-0 CV on aware2023 /
     # lervup2021 (40 lost 0.013 / 0.017); learning rate, rounds, eps and lambda_l2 were at
-    # their best already (README, "The Pearson objective").
+    # their best already (docs/results.md, "The Pearson objective").
     defaults = {**LightGBMLearner.defaults, "min_data_in_leaf": 10, **OBJECTIVE_PARAMS}
     own_params = frozenset({*LightGBMLearner.own_params, *OBJECTIVE_PARAMS})
 

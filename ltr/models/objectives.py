@@ -83,7 +83,7 @@ lambda_l2 = 10, to four decimals).
 Sub-queries are the formulation's business (`ModelSpec.subqueries`): the objective takes any
 query ids. Re-drawing random sub-queries every boosting round (a stochastic objective, like
 LambdaMART's sampled pairs) was tried and dropped: -0.001 to +0.004 mean Pearson in repeated CV
-on the two real training sets, within fold noise (README, "The Pearson objective").
+on the two real training sets, within fold noise (docs/results.md, "The Pearson objective").
 
 Everything is vectorised: per-query sums are `np.bincount` over integer query codes, so a round
 costs a handful of passes over the items, whatever the number of queries.

@@ -46,7 +46,7 @@ def build_model(spec: ModelSpec, *, threads: int = 1) -> ProfileModel:
 
 
 #: Feature families the learned presets use. Per-concept max/mean confidence and box areas
-#: added nothing to ridge alone in cross-validation on either real data set (see README, "Models").
+#: added nothing to ridge alone in cross-validation on either real data set (docs/results.md).
 #: ``embed`` (low-rank concept embedding): default model, 5-fold x 3, seed 0, +0.0045 on aware2023
 #: (corrected 95% interval +0.0010..+0.0081, 14 of 15 folds), +0.0007 on lervup2021
 #: (-0.0039..+0.0053); the gain comes through the XGBoost member.
@@ -91,8 +91,8 @@ def _presets() -> dict[str, ModelSpec]:
     # of the Pearson correlation itself, a multi-output extra-trees forest), equal fixed
     # weights. Chosen on seed-0 repeated CV: the Pearson booster in place of XGBoost regression
     # +0.0012 / +0.0017 on aware2023 / lervup2021 at half the time; fixed equal weights did as
-    # well as or better than weights learned by stacking, at a sixth of the cost (README,
-    # "Ensembles and stacking"). Measured on fresh seeds in the README's results.
+    # well as or better than weights learned by stacking, at a sixth of the cost (docs/results.md,
+    # "Ensembles and stacking"). Measured on fresh seeds in its summary.
     presets["default"] = ModelSpec("ensemble", members=four, weights=(1.0, 1.0, 1.0, 1.0))
     # The same members with weights learned on inner out-of-fold scores, and with a
     # cross-situation second level on top.

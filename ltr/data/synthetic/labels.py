@@ -116,7 +116,7 @@ def pearson(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def appeal(world: World, profiles: Profiles, rng: np.random.Generator) -> np.ndarray:
-    """Clean appeal (n_users, 4) of every profile; see `AppealModel` and the README."""
+    """Clean appeal (n_users, 4) of every profile; see `AppealModel` and docs/data.md."""
     det_image, concept = profiles.det_image, profiles.concept
     image_user, image_topic, n_images = profiles.image_user, profiles.image_topic, profiles.n_images
     n_users = len(n_images)
