@@ -166,7 +166,7 @@ def test_the_readme_real_data_steps_run_on_the_real_data(tmp_path: Path) -> None
             continue
         done = subprocess.run([LTR, *args], cwd=tmp_path, env=env, capture_output=True, text=True)
         assert done.returncode == 0, f"ltr {shlex.join(args)}:\n{done.stdout}\n{done.stderr}"
-    assert (tmp_path / "profile.html").is_file()
+    assert (tmp_path / "reports" / "profile.html").is_file()
 
 
 @pytest.mark.slow
@@ -206,3 +206,44 @@ def test_the_cli_reference_covers_every_command(tmp_path: Path) -> None:
     text = CLI_REFERENCE.read_text()
     for name in ("cv", "train", "predict", "tune", "explain", "data check", "studies report"):
         assert f"## `ltr {name}`" in text
+
+
+def documented_output(page: Path, command: str) -> list[str]:
+    """The lines a page shows after ``$ COMMAND`` in a console block, up to the next command
+    or the end of the block."""
+    lines = page.read_text(encoding="utf-8").splitlines()
+    start = lines.index(f"$ {command}") + 1
+    out = []
+    for line in lines[start:]:
+        if line.startswith(("$ ", "```")):
+            break
+        out.append(line)
+    return out
+
+
+@pytest.mark.slow
+def test_the_documented_outputs_of_the_default_model_are_current(tmp_path: Path) -> None:
+    """The pages show what today's default prints on the real data (a model change used to
+    leave an older model's explanation and run file in the docs)."""
+    shared_data = shared_data_root()
+    if not (shared_data / "aware2023").is_dir():
+        pytest.skip(f"the real data sets are not in {shared_data}")
+    env = {**os.environ, DATA_ENV: str(shared_data), "COLUMNS": "100"}
+
+    def ltr(command: str) -> str:
+        args = shlex.split(command)
+        done = subprocess.run([LTR, *args], cwd=tmp_path, env=env, capture_output=True, text=True)
+        assert done.returncode == 0, f"ltr {command}:\n{done.stdout}\n{done.stderr}"
+        return done.stdout
+
+    ltr("train aware2023 --model-dir models/default")
+    explain = (
+        "ltr explain models/default aware2023 --split test --user u1zuw2lesw28ea7y "
+        "--situation bank --situation wait --top 2"
+    )
+    shown = documented_output(DOCS / "feedback.md", explain)
+    assert ltr(explain.removeprefix("ltr ")).splitlines() == shown
+
+    ltr("predict models/default aware2023 --split val --out val.csv")
+    shown = documented_output(DOCS / "models.md", "head -3 submissions/aware2023-val.csv")
+    assert (tmp_path / "val.csv").read_text().splitlines()[:3] == shown
