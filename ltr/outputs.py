@@ -53,6 +53,26 @@ class _Claim:
 
 
 _claims: list[_Claim] = []
+#: What the running command reads (data folders, models, run files, tables, study files): no
+#: output may be one of them, a file or folder directly in one (where every data, model and
+#: table file lives), or a folder holding one. Subfolders stay usable: ``ltr predict MODEL .``
+#: run inside a data folder writes its default ``submissions/``.
+_inputs: list[Path] = []
+
+
+def _real(path: str | Path) -> Path:
+    return Path(os.path.realpath(path))
+
+
+def _check_apart(output: Path, source: Path) -> None:
+    """Refuse an output that would replace or change an input of the same command."""
+    out, into = _real(output), _real(source)
+    if out == into:
+        raise OutputError(output, "is also an input of this command; write elsewhere")
+    if out.parent == into:
+        raise OutputError(output, f"is inside {source}, an input of this command; write elsewhere")
+    if out in into.parents:
+        raise OutputError(output, f"holds {source}, an input of this command; write elsewhere")
 
 
 def _state(path: Path) -> tuple[int, int] | None:
@@ -76,6 +96,10 @@ def claim_output(
     the message says it exists and how to go on (`hint`).
     """
     path = Path(path)
+    for source in _inputs:
+        _check_apart(path, source)
+    if any(_real(claim.path) == _real(path) for claim in _claims):
+        raise OutputError(path, "is given for two outputs of this command")
     check_writable(path, folder=folder)  # first: a file where a folder goes is no --force case
     if not replace and (path.exists() or path.is_symlink()):
         raise OutputError(path, f"exists; {hint}")
@@ -83,9 +107,21 @@ def claim_output(
     return path
 
 
+def use_input(path: str | Path) -> Path:
+    """Record a path the command reads, checked against every output claimed before or after
+    (a command claims its outputs first, but reads some inputs only later)."""
+    path = Path(path)
+    for claim in _claims:
+        _check_apart(claim.path, path)
+    _inputs.append(path)
+    return path
+
+
 def reset_claims() -> None:
-    """Forget the claims of the previous command (the CLI calls this as a command starts)."""
+    """Forget the claims and inputs of the previous command (the CLI calls this as a command
+    starts)."""
     _claims.clear()
+    _inputs.clear()
 
 
 def written_since_claimed() -> list[Path]:
@@ -107,5 +143,6 @@ __all__ = [
     "reset_claims",
     "slug",
     "submission_path",
+    "use_input",
     "written_since_claimed",
 ]

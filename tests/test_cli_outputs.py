@@ -106,11 +106,16 @@ WRITERS: dict[str, tuple[Callable[[World], list[str]], bool]] = {
 }
 
 
-def arguments(world: World, writer: str, target: Path) -> list[str]:
-    build, folder = WRITERS[writer]
+def suffix(writer: str) -> str:
+    """The extension `writer` accepts for its output ("" for a folder)."""
     suffixes = {"features --out": ".csv", "explain --html": ".html"}
-    suffix = suffixes.get(writer, ".parquet" if "TABLE" in writer else "" if folder else ".json")
-    out = str(target) + suffix if target.name == "x" else str(target)
+    folder = WRITERS[writer][1]
+    return suffixes.get(writer, ".parquet" if "TABLE" in writer else "" if folder else ".json")
+
+
+def arguments(world: World, writer: str, target: Path) -> list[str]:
+    build, _ = WRITERS[writer]
+    out = str(target) + suffix(writer) if target.name == "x" else str(target)
     return [
         str(a).replace("OUT", out) if str(a).startswith("OUT") else str(a) for a in build(world)
     ]
@@ -281,6 +286,79 @@ def test_quickstart_refuses_to_replace_an_earlier_run_without_force(tmp_path: Pa
     one_error_line(result.stderr, str(earlier))
     assert "--force" in result.stderr
     assert earlier.read_text() == "an earlier result" and not (tmp_path / "w").exists()
+
+
+# ------------------------------------------------------------- outputs never touch inputs
+def input_targets(world: World, writer: str) -> list[Path]:
+    """Where `writer` must refuse to write: each input it reads, a place directly in an input
+    folder, and a folder holding the inputs."""
+    build, folder = WRITERS[writer]
+    used = [
+        p
+        for p in (world.data, world.model, world.table, world.db)
+        if str(p) in map(str, build(world))
+    ]
+    targets = []
+    for source in used:
+        if folder:
+            targets += [source] if source.is_dir() else []
+            targets += [source / "pages"] if source.is_dir() else []
+        elif source.is_dir():
+            existing = sorted(p for p in source.iterdir() if p.suffix == suffix(writer))
+            targets += [*existing[:1], source / "x"]
+        else:
+            targets += [source]
+    return targets + ([world.root] if folder else [])
+
+
+READERS = [
+    w for w in WRITERS if w not in ("data synth", "data synth --format parquet", "quickstart")
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("writer", READERS)
+def test_an_output_never_replaces_or_enters_an_input(world: World, writer: str) -> None:
+    """`--out DATA/gt_val.json`, `--html-dir DATA --force`, `--export studies.db`...: the
+    command refuses before any work, and every input is left as it was."""
+    before = listing(world.root)
+    for target in input_targets(world, writer):
+        args = arguments(world, writer, target)
+        if writer == "explain --html-dir":
+            args.append("--force")
+        result = runner.invoke(app, args)
+        assert result.exit_code == 1, (target, result.output)
+        one_error_line(result.stderr, str(target))
+        assert any(
+            why in result.stderr
+            for why in ("input of this command", "earlier pages", "not a model directory")
+        )
+        assert listing(world.root) == before, target
+
+
+def test_two_outputs_of_one_command_cannot_share_a_path(world: World, tmp_path: Path) -> None:
+    same = tmp_path / "x.json"
+    args = ["explain", world.model, world.data, "-s", "test", "-u", a_user(world)]
+    result = runner.invoke(app, [*map(str, args), "--out", str(same), "--html", str(same)])
+    assert result.exit_code == 1
+    one_error_line(result.stderr, "is given for two outputs")
+    assert not same.exists()
+
+
+def test_html_dir_force_replaces_earlier_pages_only(world: World, tmp_path: Path) -> None:
+    """--force replaces earlier pages, never a folder holding anything else."""
+    args = ["explain", str(world.model), str(world.data), "-s", "test", "--html-dir"]
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("years of work")
+    result = runner.invoke(app, [*args, str(mine), "--force"])
+    assert result.exit_code == 1
+    one_error_line(result.stderr, f"{mine}: exists and does not hold earlier pages")
+    assert (mine / "thesis.tex").read_text() == "years of work"
+    pages = tmp_path / "pages"
+    assert runner.invoke(app, [*args, str(pages)]).exit_code == 0
+    assert runner.invoke(app, [*args, str(pages), "--force"]).exit_code == 0
+    assert sorted(p.name for p in pages.iterdir()) == ["index.html", "users"]
 
 
 # ------------------------------------------------------------------ `.` as the data folder

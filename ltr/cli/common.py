@@ -113,8 +113,10 @@ def load_data(folder: Path, *, strict_ratings: bool = False, report: bool = Fals
 
     `folder` may be a bare data-set name under ``$LTR_DATA`` (see `resolve_data_dir`)."""
     from ltr.data import load_dataset
+    from ltr.outputs import use_input
 
-    dataset = load_dataset(resolve_data_dir(folder), strict_ratings=strict_ratings)
+    path = use_input(resolve_data_dir(folder))
+    dataset = load_dataset(path, strict_ratings=strict_ratings)
     if not report:
         show_warnings(dataset)
     return dataset
@@ -124,6 +126,16 @@ def show_warnings(dataset: Dataset, *, report: bool = False) -> None:
     """The loader's warnings of `dataset`, each once per command."""
     for message in dataset.warnings:
         warn(message, report=report)
+
+
+def use_storage_input(storage: str | None) -> None:
+    """Record a SQLite study file as an input (an export or report must not replace it)."""
+    from ltr.outputs import use_input
+    from ltr.tuning.storage import storage_url
+
+    url = storage_url(storage)
+    if url.lower().startswith("sqlite:///"):
+        use_input(Path(url[len("sqlite:///") :]))
 
 
 def split_values(values: list[str] | None, option: str) -> list[str] | None:
@@ -206,6 +218,7 @@ __all__ = [
     "out_option",
     "resolve_data_dir",
     "say",
+    "use_storage_input",
     "set_quiet",
     "show_warnings",
     "split_option",

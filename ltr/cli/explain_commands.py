@@ -69,10 +69,10 @@ def explain(
     pages to open in a browser.
     """
     from ltr.explain import explain_user
-    from ltr.feedback.pages import write_explain_pages
+    from ltr.feedback.pages import check_pages_dir, write_explain_pages
     from ltr.fileio import write_json_atomic
     from ltr.models.persistence import load_trained
-    from ltr.outputs import claim_output
+    from ltr.outputs import claim_output, use_input
     from ltr.tables import effects_table, profile_table
 
     chosen = split_values(situation, "--situation") or list(SITUATIONS)
@@ -88,8 +88,10 @@ def explain(
         if path is not None:
             claim_output(path)
     if html_dir is not None:
-        claim_output(html_dir, folder=True, replace=force, hint="pass --force to replace it")
-    trained = load_trained(model_dir)
+        check_pages_dir(
+            claim_output(html_dir, folder=True, replace=force, hint="pass --force to replace it")
+        )
+    trained = load_trained(use_input(model_dir))
     dataset = load_data(data_dir)
     explanation = None
     if user is not None:

@@ -290,7 +290,7 @@ def predict(
     Parquet detections table, written as Parquet."""
     from ltr.data.parquet import is_table
     from ltr.models.persistence import load_trained
-    from ltr.outputs import claim_output, folder_name, submission_path
+    from ltr.outputs import claim_output, folder_name, submission_path, use_input
     from ltr.submission import run_format
     from ltr.workflow import write_submission
 
@@ -314,7 +314,7 @@ def predict(
     if out is not None:
         run_format(out)  # an unknown extension fails before any work
         claim_output(out)
-    trained = load_trained(model_dir, threads=threads)
+    trained = load_trained(use_input(model_dir), threads=threads)
     source = trained.manifest["data"]
     say(
         f"model {model_dir}: {trained.spec.learner}, trained on "

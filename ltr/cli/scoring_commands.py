@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ltr.cli.common import console, say
 from ltr.errors import LtrError
-from ltr.outputs import claim_output
+from ltr.outputs import claim_output, use_input
 
 
 def predict_table(
@@ -33,6 +33,8 @@ def predict_table(
         raise LtrError(f"{table_dir}: a detections table has no splits; drop --split")
     if out is None or out.suffix != ".parquet":
         raise LtrError("scoring a detections table needs --out FILE.parquet")
+    use_input(model_dir)
+    use_input(table_dir)
     claim_output(out)
     columns = (
         TextColumn("[bold]scoring"),

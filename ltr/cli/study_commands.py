@@ -20,6 +20,7 @@ from ltr.cli.common import (
     out_option,
     say,
     split_option,
+    use_storage_input,
 )
 from ltr.cli.vocabulary import (
     DEFAULT_PENALTY,
@@ -419,6 +420,7 @@ def show(
     from ltr.outputs import claim_output
     from ltr.tuning.studies import load_existing_study, study_summary
 
+    use_storage_input(storage)
     if export is not None:
         claim_output(export)
     summary = study_summary(load_existing_study(name, storage), penalty)
@@ -449,6 +451,7 @@ def report(
     from ltr.outputs import claim_output
     from ltr.workflow import check_report_dir, study_report
 
+    use_storage_input(storage)
     check_report_dir(claim_output(out, folder=True))
     summary = study_report(name, out, storage=storage, penalty=penalty)
     for figure, status in summary["figures"].items():

@@ -89,6 +89,25 @@ def write_profile_page(
     return write_text_atomic(path, html)
 
 
+#: What `write_split_pages` puts in its folder: the only entries of a folder it may replace.
+PAGES_ENTRIES = frozenset({"index.html", "users"})
+
+
+def check_pages_dir(out_dir: str | Path) -> Path:
+    """Refuse a folder that is neither new, empty, nor earlier pages: writing the pages
+    replaces the whole folder, so a typo (or `--force` on a data or model folder) must never
+    remove other files."""
+    path = Path(out_dir)
+    if path.is_dir():
+        entries = {entry.name for entry in path.iterdir()}
+        if entries and not ("index.html" in entries and entries <= PAGES_ENTRIES):
+            raise LtrError(
+                f"{path}: exists and does not hold earlier pages (only index.html and "
+                "users/); not replacing it"
+            )
+    return path
+
+
 def write_split_pages(
     trained: TrainedModel,
     dataset: Dataset,
@@ -104,7 +123,7 @@ def write_split_pages(
 ) -> Path:
     """A page per user of `split` (default: all) plus their JSON and `index.html`; returns the
     index path. `on_page(done, total)` is called after each page (for a progress display)."""
-    out = Path(out_dir)
+    out = check_pages_dir(out_dir)
     prov = provenance(trained, dataset, split, model_dir=model_dir, date=date)
     population = population_scores(trained, dataset, split)
     chosen = list(dataset.split_users(split)) if users is None else list(users)
