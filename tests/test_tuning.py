@@ -356,6 +356,27 @@ def test_failing_trials_stop_the_run_with_the_error(data: TuningData, tmp_path: 
         tune(broken, "s", storage=_sqlite(tmp_path), space="ridge", protocol=FAST, n_trials=20)
 
 
+def test_a_run_whose_every_trial_failed_is_an_error_without_traceback(
+    data: TuningData, tmp_path: Path
+) -> None:
+    """Fewer failures than the guard's limit, but none succeeded: not a successful run (it
+    used to exit 0 after printing Optuna's traceback of each failure)."""
+    import io
+    import logging
+
+    log = io.StringIO()
+    handler = logging.StreamHandler(log)  # Optuna's logger, as its own handler prints it
+    logging.getLogger("optuna").addHandler(handler)
+    broken = dataclasses.replace(data, labels=data.labels.iloc[:5])
+    try:
+        with pytest.raises(StudyError, match=r"every trial of this run failed \(2\); the last"):
+            tune(broken, "s", storage=_sqlite(tmp_path), space="ridge", protocol=FAST, n_trials=2)
+    finally:
+        logging.getLogger("optuna").removeHandler(handler)
+    assert "failed with parameters" in log.getvalue()
+    assert "Traceback" not in log.getvalue()
+
+
 def _scored_trial(study: optuna.Study, mean: float, std: float) -> None:
     cv = {
         "mean": mean,

@@ -14,6 +14,7 @@ end of its fold and marks it failed; completed trials stay; a second Ctrl-C stop
 from __future__ import annotations
 
 import contextlib
+import logging
 import multiprocessing
 import os
 import secrets
@@ -174,6 +175,31 @@ class _StopRequest:
             study.stop()
 
 
+class _NoTraceback(logging.Filter):
+    """Optuna logs a failed trial with its traceback; the trial's error (kept in the study, and
+    in the message) is what a user can act on, so the traceback goes (``LTR_DEBUG=1`` keeps it,
+    like the CLI boundary)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not os.environ.get("LTR_DEBUG"):
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+@contextlib.contextmanager
+def _one_line_trial_failures() -> Iterator[None]:
+    handlers = logging.getLogger("optuna").handlers
+    quiet = _NoTraceback()
+    for handler in handlers:
+        handler.addFilter(quiet)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.removeFilter(quiet)
+
+
 @contextlib.contextmanager
 def _signal_handler(signum: int, handler: Callable[[int, object], None]) -> Iterator[None]:
     try:
@@ -217,13 +243,14 @@ def _optimize(
         on_fold=on_fold,
         should_stop=should_stop,
     )
-    study.optimize(
-        objective,
-        n_trials=task.n_trials,
-        timeout=task.timeout,
-        catch=(Exception,),
-        callbacks=[_FailureGuard(), stop.after_trial, *callbacks],
-    )
+    with _one_line_trial_failures():
+        study.optimize(
+            objective,
+            n_trials=task.n_trials,
+            timeout=task.timeout,
+            catch=(Exception,),
+            callbacks=[_FailureGuard(), stop.after_trial, *callbacks],
+        )
     if should_stop():
         raise KeyboardInterrupt
 
@@ -323,17 +350,20 @@ def tune(
     # may have added trials to the study meanwhile).
     host = socket.gethostname()
     trials = study.get_trials(deepcopy=False)
-    outcome.new_trials = count_states(
-        [
-            t
-            for t in trials
-            if t.number >= before
-            and t.user_attrs.get("worker", {}).get("host") == host
-            and t.user_attrs.get("worker", {}).get("pid") in pids
-        ]
-    )
+    mine = [
+        t
+        for t in trials
+        if t.number >= before
+        and t.user_attrs.get("worker", {}).get("host") == host
+        and t.user_attrs.get("worker", {}).get("pid") in pids
+    ]
+    outcome.new_trials = count_states(mine)
     if outcome.interrupted:
         raise TuneInterrupted(outcome)
+    failed = [t for t in mine if t.state == TrialState.FAIL]
+    if failed and len(failed) == len(mine):
+        error = failed[-1].user_attrs.get("error", "no reason recorded")
+        raise StudyError(f"every trial of this run failed ({len(failed)}); the last one: {error}")
     return outcome
 
 

@@ -72,6 +72,11 @@ def note(text: str) -> None:
 
 #: The folder in which a bare data-set name (``ltr cv aware2023``) is looked up.
 DATA_ENV = "LTR_DATA"
+#: The largest seed an option takes: every library seeds from 32 bits, and a study's rescoring
+#: adds an offset to its seed.
+MAX_SEED = 2**31 - 1
+#: The most repeats of K-fold an option takes (each repeat is K more fits).
+MAX_REPEATS = 100
 
 
 def resolve_data_dir(folder: Path) -> Path:
@@ -202,6 +207,8 @@ def out_option(help: str) -> object:
 
 
 __all__ = [
+    "MAX_REPEATS",
+    "MAX_SEED",
     "DATA_ENV",
     "VALUES",
     "DataDir",

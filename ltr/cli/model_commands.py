@@ -9,6 +9,8 @@ import typer
 
 from ltr.cli.boundary import command
 from ltr.cli.common import (
+    MAX_REPEATS,
+    MAX_SEED,
     VALUES,
     DataDir,
     Force,
@@ -48,8 +50,13 @@ def cv(
     model: Model = "default",
     params: Params = None,
     folds: Annotated[int, typer.Option("--folds", "-k", min=2, help="K of repeated K-fold.")] = 5,
-    repeats: Annotated[int, typer.Option("--repeats", "-r", min=1, help="Repeats of K-fold.")] = 3,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the folds (and of the models).")] = 0,
+    repeats: Annotated[
+        int, typer.Option("--repeats", "-r", min=1, max=MAX_REPEATS, help="Repeats of K-fold.")
+    ] = 3,
+    seed: Annotated[
+        int,
+        typer.Option("--seed", min=0, max=MAX_SEED, help="Seed of the folds (and of the models)."),
+    ] = 0,
     compare: Annotated[
         bool,
         typer.Option("--compare", help=f"Cross-validate several models: {', '.join(COMPARE)}."),
@@ -169,6 +176,8 @@ def train(
         int | None,
         typer.Option(
             "--seed",
+            min=0,
+            max=MAX_SEED,
             help="Seed of the model (default 0; with --study, the seed the trial was scored with).",
             show_default=False,
         ),
@@ -341,7 +350,9 @@ def quickstart(
         ),
     ] = Path("quickstart"),
     users: Annotated[int, typer.Option("--users", min=10, help="Synthetic users.")] = 1000,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the data, folds and models.")] = 0,
+    seed: Annotated[
+        int, typer.Option("--seed", min=0, max=MAX_SEED, help="Seed of the data, folds and models.")
+    ] = 0,
     submissions: Annotated[
         Path,
         typer.Option(

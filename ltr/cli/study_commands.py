@@ -12,6 +12,8 @@ from rich.markup import escape
 from ltr.cli import dashboard_commands
 from ltr.cli.boundary import command, new_app
 from ltr.cli.common import (
+    MAX_REPEATS,
+    MAX_SEED,
     DataDir,
     Threads,
     console,
@@ -258,6 +260,7 @@ def tune(
             "--repeats",
             "-r",
             min=1,
+            max=MAX_REPEATS,
             help="Repeats of K-fold (default: the study's, else 2).",
             show_default=False,
         ),
@@ -266,11 +269,15 @@ def tune(
         int | None,
         typer.Option(
             "--cv-seed",
+            min=0,
+            max=MAX_SEED,
             help="Seed of the folds and models (default: the study's, else 0).",
             show_default=False,
         ),
     ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the TPE sampler.")] = 0,
+    seed: Annotated[
+        int, typer.Option("--seed", min=0, max=MAX_SEED, help="Seed of the TPE sampler.")
+    ] = 0,
     pruner: Annotated[
         str,
         typer.Option(

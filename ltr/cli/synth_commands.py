@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ltr.cli.boundary import command
-from ltr.cli.common import console, say
+from ltr.cli.common import MAX_SEED, console, say
 from ltr.cli.vocabulary import MIN_SYNTHETIC_USERS
 from ltr.errors import LtrError
 
@@ -35,7 +35,7 @@ def synth(
             "--users", min=MIN_SYNTHETIC_USERS, help="Number of profiles (60/20/20 % splits)."
         ),
     ] = 1000,
-    seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, max=MAX_SEED, help="Random seed.")] = 0,
     fmt: Annotated[
         str,
         typer.Option(
