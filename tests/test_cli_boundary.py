@@ -290,3 +290,27 @@ def test_every_command_given_a_broken_file_everywhere_says_so_in_one_line(
     assert "Traceback" not in result.output and "bug in ltr" not in result.output, result.output
     if result.exit_code == 1:
         assert one_line(result.stderr).startswith("error: "), result.stderr
+
+
+@pytest.mark.slow
+def test_a_terminal_that_cannot_show_a_name_gets_an_escape_not_an_error(
+    data: Path, tmp_path: Path
+) -> None:
+    """An unrated concept named 'ñandú' is named in a warning; on an ASCII-only stream it used
+    to end the command with an encoding error reported as a bug."""
+    folder = tmp_path / "data"
+    folder.mkdir()
+    for path in data.iterdir():
+        folder.joinpath(path.name).write_bytes(path.read_bytes())
+    detections = json.loads((folder / "predictions_train.json").read_text())
+    user = next(iter(detections))
+    image = next(iter(detections[user]))
+    detections[user][image].append("ñandú 0.9 0.1 0.1 0.5 0.5")
+    (folder / "predictions_train.json").write_text(json.dumps(detections))
+    env = {**os.environ, "PYTHONIOENCODING": "ascii"}
+    done = subprocess.run(
+        [*LTR, "data", "check", str(folder)], capture_output=True, text=True, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    shown = done.stdout + done.stderr
+    assert "no rating" in shown and "\\xf1and\\xfa" in shown

@@ -11,8 +11,19 @@ import sys
 from typing import Any
 
 
+def _never_fail_on_encoding() -> None:
+    """A terminal or pipe that cannot show a character (``PYTHONIOENCODING=ascii``, a C
+    locale) gets an escape (``\\u00e9``) instead of an encoding error in the middle of a
+    result: concept names, users and paths may hold any Unicode text."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
+
+
 def main() -> None:
     """Run `ltr` with the command line's arguments."""
+    _never_fail_on_encoding()
     if sys.argv[1:] == ["--version"]:  # answered without loading typer and rich
         from ltr import __version__
 
