@@ -12,9 +12,10 @@ from pathlib import Path
 
 from rich.console import Console
 
-from ltr.cv import check_folds
+from ltr.cv import MIN_FOLD_USERS
 from ltr.data import load_dataset
-from ltr.data.synthetic import generate_synthetic, write_synthetic
+from ltr.data.synthetic import write_synthetic
+from ltr.errors import LtrError
 from ltr.metrics import Scores, score_run
 from ltr.models import build_model, preset
 from ltr.outputs import claim_output, submission_path
@@ -30,6 +31,9 @@ from ltr.workflow import (
 
 #: Folds of the quick start's cross-validation (one repeat keeps it under a minute).
 QUICK_FOLDS = 5
+#: The fewest synthetic users whose training split (60 %) still makes `QUICK_FOLDS` folds of
+#: `MIN_FOLD_USERS` held-out users.
+MIN_USERS = 166
 
 
 @dataclass(frozen=True)
@@ -64,8 +68,11 @@ def run_quickstart(
     check_model_dir(claim_output(model_dir, folder=True, replace=force, hint=again))
     for path in paths:
         claim_output(path, replace=force, hint=again)
-    train_users = len(generate_synthetic(n_users=users, seed=seed).dataset.split_users("train"))
-    check_folds(train_users, QUICK_FOLDS, 1)  # before anything is written
+    if users < MIN_USERS:  # before anything is written
+        raise LtrError(
+            f"the quick start needs at least {MIN_USERS} users ({QUICK_FOLDS}-fold CV of "
+            f"the 60 % training split, {MIN_FOLD_USERS} held-out users per fold); got {users}"
+        )
     synthetic = write_synthetic(data_dir, n_users=users, seed=seed)
 
     def plain(text: str) -> None:  # paths: no markup, no wrap

@@ -120,6 +120,14 @@ def test_the_help_vocabulary_is_the_librarys() -> None:
     assert (vocabulary.DEFAULT_STORAGE, vocabulary.STORAGE_ENV) == (DEFAULT_STORAGE, STORAGE_ENV)
     assert vocabulary.DEFAULT_PENALTY == DEFAULT_PENALTY
     assert vocabulary.MIN_SYNTHETIC_USERS == MIN_USERS
+    from ltr import quickstart
+    from ltr.cv import MIN_FOLD_USERS
+    from ltr.data.synthetic.generator import split_sizes
+
+    assert vocabulary.MIN_QUICKSTART_USERS == quickstart.MIN_USERS
+    fewest = quickstart.MIN_USERS
+    assert split_sizes(fewest)[0] >= quickstart.QUICK_FOLDS * MIN_FOLD_USERS
+    assert split_sizes(fewest - 1)[0] < quickstart.QUICK_FOLDS * MIN_FOLD_USERS
 
 
 # ---------------------------------------------------------------- comma list = repetition

@@ -23,7 +23,14 @@ from ltr.cli.common import (
     split_option,
     split_values,
 )
-from ltr.cli.vocabulary import COMPARE, DEFAULT_PENALTY, DEFAULT_STORAGE, PRESETS, STORAGE_ENV
+from ltr.cli.vocabulary import (
+    COMPARE,
+    DEFAULT_PENALTY,
+    DEFAULT_STORAGE,
+    MIN_QUICKSTART_USERS,
+    PRESETS,
+    STORAGE_ENV,
+)
 from ltr.errors import LtrError
 
 ENGINE_HELP = (
@@ -349,7 +356,9 @@ def quickstart(
             "--workdir", metavar="OUT_DIR", help="Folder for the synthetic data and the model."
         ),
     ] = Path("quickstart"),
-    users: Annotated[int, typer.Option("--users", min=10, help="Synthetic users.")] = 1000,
+    users: Annotated[
+        int, typer.Option("--users", min=MIN_QUICKSTART_USERS, help="Synthetic users.")
+    ] = 1000,
     seed: Annotated[
         int, typer.Option("--seed", min=0, max=MAX_SEED, help="Seed of the data, folds and models.")
     ] = 0,
