@@ -361,9 +361,9 @@ def test_an_integer_too_long_for_python_is_a_data_error_with_its_position(tmp_pa
     ("layout", "file", "old", "problem"),
     [
         ("challenge", "gt_train.json", '"acc": 0.5', "user 'u1', situation 'acc': not a finite "
-         "number: a number of 401 digits (NaN and infinities are refused)"),
+         f"number: 1{'0' * 39}… (401 digits) (NaN and infinities are refused)"),
         ("challenge", "class_scores.json", '"acc": -0.25', "situation 'acc': not a finite number: "
-         "a number of 401 digits"),
+         f"1{'0' * 39}… (401 digits)"),
         ("research", "train_test_split_v1.json", '"p31": {"dog": [0.3]',
          "user 'u3', image 'p31', concept 'dog', confidence 1: confidence inf is outside [0, 1]"),
         ("research", "gt_usr_exposure_v1.json", '"u1": 0.5', "user 'u1': not a finite number"),
@@ -509,6 +509,39 @@ def test_wrong_field_count_is_a_data_error(fields: list[str], sep: str) -> None:
     with pytest.raises(DataError, match=r"does not parse: \d+ field\(s\)") as caught:
         _parse(["VC1 0.5 0 0 1 1", text])
     assert caught.value.record == "user 'u', image 'i', detection 2"
+
+
+LONG = "9" * 5000
+
+
+@pytest.mark.parametrize(
+    ("layout", "file", "old", "new", "shown"),
+    [
+        ("challenge", "predictions_train.json", '"VC1 0.31 ', f'"VC1 {LONG} ',
+         f"confidence '{'9' * 40}'… (5,000 characters) is not a number in detection "
+         f"'VC1 {'9' * 96}'… (5,020 characters)"),
+        ("challenge", "class_scores.json", '"-0.6"', f'"x{LONG}"',
+         f"not a number: 'x{'9' * 39}'… (5,001 characters)"),
+        ("challenge", "gt_train.json", "0.5", f'"{LONG}"',
+         f"not a finite number: '{'9' * 40}'… (5,000 characters)"),
+        ("research", "visual_concepts/bank_credit.txt", "laptop 0.3", f"laptop 0.3 {LONG}",
+         f"got 'laptop 0.3 {'9' * 89}'… (5,011 characters) (3 fields)"),
+        ("research", "train_test_split_v1.json", "[0.3]", f'["{LONG}"]',
+         f"confidence must be a number, got the string '{'9' * 40}'… (5,000 characters)"),
+    ],
+)  # fmt: skip
+def test_long_values_are_quoted_shortened_in_messages(
+    tmp_path: Path, layout: str, file: str, old: str, new: str, shown: str
+) -> None:
+    """A 5,000-digit number in a file gave a 10,000-character error line (quoted twice)."""
+    folder = build_case(tmp_path, layout, None)
+    path = folder / file
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+    result = runner.invoke(app, ["data", "check", str(folder)])
+    assert result.exit_code == 1 and result.stderr.count("\n") == 1, result.output
+    assert shown in result.stderr and len(result.stderr) < 400, result.stderr
 
 
 @given(st.lists(st.one_of(st.text(max_size=40), st.integers(), st.none(), st.floats()),

@@ -34,7 +34,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ltr.data.dataset import BOX_COLUMNS, Dataset
-from ltr.errors import DataError, LtrError
+from ltr.errors import DataError, LtrError, quoted
 from ltr.fileio import write_text_atomic
 from ltr.situations import SITUATIONS
 
@@ -127,7 +127,7 @@ def _first_non_number(path: Path, column: str, values: pa.ChunkedArray) -> DataE
     shown = text.iloc[row]
     what = "is not a number" if bad.size else "is text, expected a number"
     count = f" ({bad.size} such rows)" if bad.size > 1 else ""
-    return DataError(path, f"{column} {shown!r} {what}{count}", record=f"row {row}")
+    return DataError(path, f"{column} {quoted(shown)} {what}{count}", record=f"row {row}")
 
 
 def open_table(folder: str | Path) -> DetectionTable:

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ltr.data.dataset import BOX_COLUMNS, Dataset
-from ltr.errors import DataError
+from ltr.errors import DataError, quoted
 from ltr.situations import SITUATIONS
 
 
@@ -27,9 +27,9 @@ def json_type(value: object) -> str:
     if isinstance(value, bool):
         return f"{str(value).lower()} (a boolean)"
     if isinstance(value, (int, float)):
-        return f"the number {value!r}"
+        return f"the number {quoted(value)}"
     if isinstance(value, str):
-        return f"the string {value!r}" if len(value) <= 40 else "a string"
+        return f"the string {quoted(value)}"
     if isinstance(value, list):
         return "an array"
     if isinstance(value, Mapping):
@@ -55,14 +55,13 @@ def to_number(value: object, path: Path, record: str, *, line: int | None = None
     try:
         number = float(value)
     except ValueError:
-        raise DataError(path, f"not a number: {value!r}", record=record, line=line) from None
+        raise DataError(path, f"not a number: {quoted(value)}", record=record, line=line) from None
     except OverflowError:  # an integer beyond the float range (JSON allows any length)
         number = math.inf
     if not math.isfinite(number):
-        shown = repr(value) if len(repr(value)) <= 40 else f"a number of {len(str(value))} digits"
         raise DataError(
             path,
-            f"not a finite number: {shown} (NaN and infinities are refused)",
+            f"not a finite number: {quoted(value)} (NaN and infinities are refused)",
             record=record,
             line=line,
         )

@@ -32,7 +32,7 @@ from ltr.data.records import (
     such,
     to_number,
 )
-from ltr.errors import DataError
+from ltr.errors import DataError, quoted
 from ltr.situations import RESEARCH_NAMES, SITUATIONS
 
 CONCEPTS_DIR = "visual_concepts"
@@ -69,7 +69,8 @@ def read_rating_file(path: Path) -> dict[str, float]:
         if len(fields) != 2:
             raise DataError(
                 path,
-                f"expected 'concept rating', got {line.strip()!r} ({len(fields)} fields)",
+                f"expected 'concept rating', got {quoted(line.strip(), 100)} "
+                f"({len(fields)} fields)",
                 line=number,
             )
         concept, value = fields
