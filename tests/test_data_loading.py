@@ -382,6 +382,35 @@ def test_integers_beyond_the_float_range_are_data_errors(
         load_dataset(folder)
 
 
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("[" * 100_000 + "]" * 100_000, (1, 101)),  # beyond what Python's parser can read
+        ('{\n"a": ' + '{"a": ' * 150 + "1" + "}" * 151, (2, 600)),  # it can, ltr refuses
+        ('["[[[[", [\n' + "[" * 200 + "]" * 202, (2, 99)),  # brackets inside a string skipped
+    ],
+)
+def test_read_json_refuses_deep_nesting_with_its_position(
+    tmp_path: Path, text: str, where: tuple[int, int]
+) -> None:
+    """100,000 nested arrays crashed with RecursionError (a bug report); a depth Python still
+    parses would crash what walks the values (a model spec), so a limit applies to all."""
+    path = tmp_path / "deep.json"
+    path.write_text(text)
+    with pytest.raises(DataError, match="deep.json") as caught:
+        read_json(path)
+    assert caught.value.problem.startswith(
+        "invalid JSON: arrays/objects nested too deeply (more than 100 levels"
+    )
+    assert (caught.value.line, caught.value.column) == where
+
+
+def test_read_json_reads_nesting_up_to_the_limit(tmp_path: Path) -> None:
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 100 + "]" * 100)
+    assert read_json(path) is not None
+
+
 def test_read_json_accepts_a_byte_order_mark(tmp_path: Path) -> None:
     path = tmp_path / "bom.json"
     path.write_bytes('{"a": [1, "NaN"]}'.encode("utf-8-sig"))
