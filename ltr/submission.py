@@ -130,12 +130,6 @@ def _read_json(path: Path) -> pd.DataFrame:
                 "; ".join(problems) + f" (a run holds exactly {', '.join(JSON_KEYS)})",
                 record=f"user {user!r}",
             )
-        try:
-            user.encode("utf-8")
-        except UnicodeEncodeError:  # a lone surrogate escape such as "\ud800"
-            raise RunFileError(
-                path, "the user id is not valid Unicode text", record=f"user {user!r}"
-            ) from None
         users.append(user)
         rows.append([_json_value(entry[s], path, user, s) for s in SITUATIONS])
     return _frame(users, rows)

@@ -149,6 +149,11 @@ CASES = [
      "expected an array of detection strings, got the string 'VC0 0.3 0.6 0.6 0.7 0.7'"),
     ("challenge", "empty_split", (), "predictions_val.json", "top level",
      "no users (the split is empty)"),
+    ("challenge", "lone_surrogate_user", (), "predictions_train.json", ":7:5:",
+     "invalid JSON: the key 'u2\\ud800' is not valid Unicode text (\\ud800 is half of a "
+     "UTF-16 surrogate pair, without its other half)"),
+    ("challenge", "lone_surrogate_concept", (), "class_scores.json", ":6:5:",
+     "invalid JSON: the key '\\udc80VC3' is not valid Unicode text"),
     # research layout
     ("research", "missing_comma", (), "train_test_split_v1.json", ":9:13:",
      "invalid JSON: Expecting ',' delimiter"),
@@ -160,6 +165,8 @@ CASES = [
      "not a number: 'high'"),
     ("research", "nan_rating", (), "accommodation_search.txt", ":2: concept 'cat'",
      "not a finite number: 'nan'"),
+    ("research", "undecodable_rating", (), "job_search_IT.txt", ":3:",
+     "not UTF-8 text (invalid continuation byte at byte 19)"),
     ("research", "missing_situation_rating", (), "job_search_waiter_waitress.txt",
      "concept 'beer'", "concept has no rating for situation 'wait'"),
     ("research", None, ("visual_concepts/bank_credit.txt",), "bank_credit.txt", "",
@@ -409,6 +416,33 @@ def test_read_json_reads_nesting_up_to_the_limit(tmp_path: Path) -> None:
     path = tmp_path / "deep.json"
     path.write_text("[" * 100 + "]" * 100)
     assert read_json(path) is not None
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "problem"),
+    [
+        ('{"u1": 1,\n "a\\udc80": 2}', (2, 2), "the key 'a\\udc80' is not valid Unicode"),
+        ('{"u1": ["VC1 0.5", "\\ud83d"]}', (1, 20), "the string '\\ud83d' is not valid"),
+        ('["\\ude00\\ud83d"]', (1, 2), "the string '\\ude00\\ud83d' is not valid Unicode"),
+    ],
+)
+def test_read_json_refuses_a_lone_surrogate_escape(
+    tmp_path: Path, text: str, where: tuple[int, int], problem: str
+) -> None:
+    """ "\\ud800" parses into a str that cannot be written as UTF-8: `ltr data check` crashed
+    printing it (UnicodeEncodeError)."""
+    path = tmp_path / "f.json"
+    path.write_text(text)
+    with pytest.raises(DataError, match="f.json") as caught:
+        read_json(path)
+    assert problem in caught.value.problem
+    assert (caught.value.line, caught.value.column) == where
+
+
+def test_read_json_accepts_surrogate_pairs_and_escaped_backslashes(tmp_path: Path) -> None:
+    path = tmp_path / "f.json"
+    path.write_text('{"\\ud83d\\ude00": "\\\\ud800", "caf\\u00e9": 1}')
+    assert read_json(path) == {"\U0001f600": "\\ud800", "café": 1}
 
 
 def test_read_json_accepts_a_byte_order_mark(tmp_path: Path) -> None:

@@ -9,6 +9,8 @@ errors in terms a user has to decode. `read_json` closes both gaps:
 * arrays and objects nested more than `MAX_DEPTH` levels deep are refused (past about 1,000
   levels `json` itself crashes with RecursionError, and code that walks the parsed values,
   such as a model spec's, crashes well before);
+* a string holding a lone surrogate escape (``"\\ud800"``, half of a UTF-16 pair) is refused: it
+  parses into a Python str that cannot be written as UTF-8, so printing or saving it crashes;
 * syntax errors carry the line and column and, for the usual hand-editing slips (missing or
   trailing comma, empty file), a hint; a file that stops in the middle of the document (a
   truncated download or copy) is reported as such, with its size, instead of as the syntax
@@ -27,7 +29,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ltr.errors import DataError
+from ltr.errors import DataError, quoted
 from ltr.fileio import read_text
 
 #: Tokens the locator needs: strings (skipped as a whole, so their content is never mistaken
@@ -72,6 +74,46 @@ def _too_deep_at(text: str, limit: int) -> int | None:
                 return match.start()
         elif token in "}]":
             depth -= 1
+    return None
+
+
+#: A \u escape of a UTF-16 surrogate (D800-DFFF): in a valid file only as half of a pair (an
+#: emoji such as \ud83d\ude00); its mere presence makes the (rare) full check worthwhile.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_COLON = re.compile(r"\s*:")
+
+
+class _LoneSurrogate(ValueError):
+    pass
+
+
+def _is_unicode(value: Any) -> bool:
+    """Whether every string (and key) in a parsed value can be written as UTF-8."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _lone_surrogate(text: str) -> tuple[str, int] | None:
+    """The problem and offset of the first string holding a lone surrogate; on the error path
+    only, on text known to be valid JSON (so strings are matched from their opening quote)."""
+    for match in _STRING.finditer(text):
+        token = match.group()
+        if not _SURROGATE_ESCAPE.search(token):
+            continue
+        value = json.loads(token)
+        lone = next((c for c in value if "\ud800" <= c <= "\udfff"), None)
+        if lone is None:
+            continue
+        kind = "key" if _COLON.match(text, match.end()) else "string"
+        return (
+            f"invalid JSON: the {kind} {quoted(value)} is not valid Unicode text "
+            f"(\\u{ord(lone):04x} is half of a UTF-16 surrogate pair, without its other half)",
+            match.start(),
+        )
     return None
 
 
@@ -252,16 +294,24 @@ def read_json(path: str | Path, *, error: type[DataError] = DataError) -> Any:
             raise _TooDeep() from None
         if _deeper_than(value, MAX_DEPTH):
             raise _TooDeep()
+        if _SURROGATE_ESCAPE.search(text) and not _is_unicode(value):
+            raise _LoneSurrogate()
         return value
+    except _LoneSurrogate:
+        found = _lone_surrogate(text)
+        if found is None:
+            raise error(path, "invalid JSON: a string is not valid Unicode text") from None
+        line, column = _line_column(text, found[1])
+        raise error(path, found[0], line=line, column=column) from None
     except _TooDeep:
-        offset = _too_deep_at(text, MAX_DEPTH)
-        line, column = _line_column(text, offset) if offset is not None else (None, None)
+        deep = _too_deep_at(text, MAX_DEPTH)
+        position = _line_column(text, deep) if deep is not None else (None, None)
         raise error(
             path,
             f"invalid JSON: arrays/objects nested too deeply (more than {MAX_DEPTH} levels; "
             "no input of ltr needs more than a few)",
-            line=line,
-            column=column,
+            line=position[0],
+            column=position[1],
         ) from None
     except json.JSONDecodeError as exc:
         how = _ends_early(text, exc)

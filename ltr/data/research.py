@@ -33,6 +33,7 @@ from ltr.data.records import (
     to_number,
 )
 from ltr.errors import DataError, quoted
+from ltr.fileio import read_text
 from ltr.situations import RESEARCH_NAMES, SITUATIONS
 
 CONCEPTS_DIR = "visual_concepts"
@@ -48,19 +49,14 @@ def is_research_layout(root: Path) -> bool:
 
 def read_rating_file(path: Path) -> dict[str, float]:
     """One `concept rating` pair per line; blank lines are skipped."""
-    try:
-        lines = path.read_text(encoding="utf-8-sig").splitlines()
-    except FileNotFoundError:
+    if not path.exists():
         raise DataError(
             path,
             "file not found (the research layout needs one ratings file per situation: "
             + ", ".join(f"{name}.txt" for name in RESEARCH_NAMES)
             + ")",
-        ) from None
-    except UnicodeDecodeError as exc:
-        raise DataError(path, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    except OSError as exc:
-        raise DataError(path, f"cannot read file ({exc.strerror})") from None
+        )
+    lines = read_text(path).splitlines()  # not UTF-8 (e.g. an encoded surrogate): the line
     ratings: dict[str, float] = {}
     for number, line in enumerate(lines, start=1):
         if not line.strip():
