@@ -123,6 +123,11 @@ CASES = [
      "user 'u5', image 'u5img1', detection 2", "box corners [0.5, 0.5, 1.0, 480.0] are outside"),
     ("challenge", "non_numeric_rating", (), "class_scores.json",
      "concept 'VC2', situation 'bank'", "not a number: 'high'"),
+    ("challenge", "huge_rating", (), "class_scores.json", "concept 'VC1', situation 'acc'",
+     "rating '1e308' is outside [-1,000,000, 1,000,000] (ratings and labels are on a scale of a "
+     "few units"),
+    ("challenge", "huge_label", (), "gt_train.json", "user 'u2', situation 'bank'",
+     "label -1e+308 is outside [-1,000,000, 1,000,000]"),
     ("challenge", "missing_situation_rating", (), "class_scores.json", "concept 'VC3'",
      "missing situation key(s) 'wait'"),
     ("challenge", "wrong_type_ratings", (), "class_scores.json", "concept 'VC3'",
@@ -167,6 +172,10 @@ CASES = [
      "not a finite number: 'nan'"),
     ("research", "undecodable_rating", (), "job_search_IT.txt", ":3:",
      "not UTF-8 text (invalid continuation byte at byte 19)"),
+    ("research", "huge_rating", (), "bank_credit.txt", ":3: concept 'beer'",
+     "rating '2e6' is outside [-1,000,000, 1,000,000]"),
+    ("research", "huge_label", (), "gt_usr_exposure_v1.json",
+     "situation 'job_search_IT', user 'u2'", "label 6e+200 is outside [-1,000,000, 1,000,000]"),
     ("research", "missing_situation_rating", (), "job_search_waiter_waitress.txt",
      "concept 'beer'", "concept has no rating for situation 'wait'"),
     ("research", None, ("visual_concepts/bank_credit.txt",), "bank_credit.txt", "",
@@ -443,6 +452,17 @@ def test_read_json_accepts_surrogate_pairs_and_escaped_backslashes(tmp_path: Pat
     path = tmp_path / "f.json"
     path.write_text('{"\\ud83d\\ude00": "\\\\ud800", "caf\\u00e9": 1}')
     assert read_json(path) == {"\U0001f600": "\\ud800", "café": 1}
+
+
+def test_ratings_and_labels_up_to_the_bound_load(tmp_path: Path) -> None:
+    folder = build_case(tmp_path, "challenge", None)
+    for name, old, new in [("class_scores.json", '"-0.6"', '"1e6"'),
+                           ("gt_train.json", '"acc": 0.5', '"acc": -1000000')]:  # fmt: skip
+        path = folder / name
+        path.write_text(path.read_text().replace(old, new, 1))
+    data = load_dataset(folder)
+    assert data.ratings.loc["VC0", "acc"] == 1e6
+    assert data.labels.set_index("user").loc["u1", "acc"] == -1e6
 
 
 def test_read_json_accepts_a_byte_order_mark(tmp_path: Path) -> None:

@@ -290,6 +290,20 @@ def test_bad_input_is_one_line_naming_file_and_row_and_nothing_is_written(
     assert not out.parent.exists() or not list(out.parent.iterdir())  # no temporary file left
 
 
+def test_a_ratings_file_with_an_absurd_rating_is_refused(tmp_path: Path) -> None:
+    """A rating of 1e308 is finite but overflows the features (their squares are infinite)."""
+    folder = _table(tmp_path, [_rows()])
+    ratings = pd.DataFrame({"concept": ["VC1", "VC2"], "acc": [0.5, 0.0], "bank": [0.1, 1e308],
+                            "it": [0.0, 0.0], "wait": [-1e6, 1e6]})  # fmt: skip
+    pq.write_table(pa.Table.from_pandas(ratings), folder / RATINGS_FILE)
+    with pytest.raises(DataError) as caught:
+        open_table(folder)
+    assert str(caught.value).startswith(
+        f"{folder / RATINGS_FILE}: row 1, concept 'VC2', situation 'bank': rating 1e+308 is "
+        "outside [-1,000,000, 1,000,000] (ratings and labels are on a scale of a few units"
+    )
+
+
 def test_a_ratings_file_must_agree_with_the_model(synth: dict, tmp_path: Path) -> None:
     folder = _table(tmp_path, [_rows()])
     ratings = synth["dataset"].ratings.copy()

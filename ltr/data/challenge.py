@@ -62,7 +62,7 @@ def read_ratings(path: Path) -> pd.DataFrame:
     if not raw:
         raise DataError(path, "no concept ratings in the file")
     rows = {
-        str(concept): situation_values(entry, path, f"concept {concept!r}")
+        str(concept): situation_values(entry, path, f"concept {concept!r}", what="rating")
         for concept, entry in raw.items()
     }
     return pd.DataFrame.from_dict(rows, orient="index", columns=list(SITUATIONS))
@@ -164,7 +164,7 @@ def read_labels(path: Path, split: str) -> pd.DataFrame:
     if not raw:
         raise DataError(path, "no labels in the file (delete it if the split has no labels)")
     rows = [
-        [split, str(user), *situation_values(entry, path, f"user {user!r}")]
+        [split, str(user), *situation_values(entry, path, f"user {user!r}", what="label")]
         for user, entry in raw.items()
     ]
     return pd.DataFrame(rows, columns=["split", "user", *SITUATIONS])

@@ -34,6 +34,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ltr.data.dataset import BOX_COLUMNS, Dataset
+from ltr.data.records import VALUE_LIMIT, out_of_range
 from ltr.errors import DataError, LtrError, quoted
 from ltr.fileio import write_text_atomic
 from ltr.situations import SITUATIONS
@@ -189,8 +190,8 @@ def _check_users_in_one_file(files: tuple[Path, ...], uniques: list[pa.Array]) -
 
 
 def read_ratings(path: Path) -> pd.DataFrame:
-    """A ratings file: index ``concept``, columns `SITUATIONS` (finite numbers, one row per
-    concept)."""
+    """A ratings file: index ``concept``, columns `SITUATIONS` (finite numbers within
+    ±`VALUE_LIMIT`, one row per concept)."""
     handle = _parquet_file(path)
     _check_schema(path, handle.schema_arrow, ("concept", *SITUATIONS), "ratings file")
     table = handle.read(columns=["concept", *SITUATIONS])
@@ -216,6 +217,14 @@ def read_ratings(path: Path) -> pd.DataFrame:
                 path,
                 f"rating for {situation!r} is {'missing' if np.isnan(array[row]) else array[row]}",
                 record=f"row {row}, concept {concepts[row]!r}",
+            )
+        huge = np.flatnonzero(np.abs(array) > VALUE_LIMIT)
+        if huge.size:
+            row = int(huge[0])
+            raise DataError(
+                path,
+                out_of_range("rating", quoted(float(array[row]))),
+                record=f"row {row}, concept {concepts[row]!r}, situation {situation!r}",
             )
         values[situation] = array
     frame = pd.DataFrame(values, index=pd.Index(concepts.astype(str), name="concept"))

@@ -72,7 +72,9 @@ def read_rating_file(path: Path) -> dict[str, float]:
         concept, value = fields
         if concept in ratings:
             raise DataError(path, "concept rated twice", line=number, record=f"concept {concept!r}")
-        ratings[concept] = to_number(value, path, f"concept {concept!r}", line=number)
+        ratings[concept] = to_number(
+            value, path, f"concept {concept!r}", what="rating", line=number
+        )
     if not ratings:
         raise DataError(path, "no ratings in the file")
     return ratings
@@ -193,7 +195,8 @@ def read_labels(path: Path, users: pd.DataFrame, users_file: Path) -> pd.DataFra
     for name, code in RESEARCH_NAMES.items():
         scores = expect_mapping(raw[name], path, f"situation {name!r}", "an object of users")
         columns[code] = {
-            str(u): to_number(v, path, f"situation {name!r}, user {u!r}") for u, v in scores.items()
+            str(u): to_number(v, path, f"situation {name!r}, user {u!r}", what="label")
+            for u, v in scores.items()
         }
     all_users = list(dict.fromkeys(u for scores in columns.values() for u in scores))
     if not all_users:
