@@ -151,14 +151,17 @@ def score_part(
             counts = frame.loc[~known, "concept"].value_counts()
             result.unknown = {str(concept): int(n) for concept, n in counts.items()}
             frame = frame[known.to_numpy()]
-        ratings = pd.DataFrame(
-            vocabulary.ratings[vocabulary.rated],
-            index=vocabulary.concepts[vocabulary.rated],
-            columns=list(SITUATIONS),
-        )
-        dataset = tables.part_dataset(frame, ratings, Path(path))
-        features = featurize(dataset, tables.SPLIT, trained.feature_config, vocabulary)
-        scores = trained.model.predict(features)
+        if len(frame):
+            ratings = pd.DataFrame(
+                vocabulary.ratings[vocabulary.rated],
+                index=vocabulary.concepts[vocabulary.rated],
+                columns=list(SITUATIONS),
+            )
+            dataset = tables.part_dataset(frame, ratings, Path(path))
+            features = featurize(dataset, tables.SPLIT, trained.feature_config, vocabulary)
+            scores = trained.model.predict(features)
+        else:  # a part without rows (`open_table` leaves them out): nothing to score
+            scores = pd.DataFrame(columns=list(SITUATIONS), dtype=np.float64)
         result.scores = pa.table(
             {
                 "user": pa.array(scores.index.astype(str).to_numpy(dtype=object), pa.string()),

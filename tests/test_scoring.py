@@ -163,6 +163,52 @@ def test_concepts_the_model_never_saw_are_counted_in_one_warning(
     )
 
 
+def _empty_part(path: Path) -> None:
+    """A part with the table's schema and no rows (as Spark or Dask write an empty partition)."""
+    schema = pa.Table.from_pandas(_rows(), preserve_index=False).schema
+    pq.write_table(schema.empty_table(), path)
+
+
+def test_a_part_without_rows_is_skipped(synth: dict, tmp_path: Path) -> None:
+    """It failed with "part-00002.parquet: no split 'all' (splits here: none)"."""
+    folder = _table(tmp_path, [_rows("u1"), _rows("u2")])
+    expected = tmp_path / "expected.parquet"
+    score_table(synth["root"] / "ridge", folder, expected)
+    _empty_part(folder / "p00-empty.parquet")
+    _empty_part(folder / "p2.parquet")
+    assert open_table(folder).files == (folder / "p0.parquet", folder / "p1.parquet")
+    out = tmp_path / "out.parquet"
+    summary = score_table(synth["root"] / "ridge", folder, out, percentiles=True)
+    assert (summary.files, summary.users) == (2, 2)
+    pd.testing.assert_frame_equal(read_scores(out)[list(SITUATIONS)], read_scores(expected))
+
+
+def test_a_table_without_any_row_names_its_folder(synth: dict, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from ltr.cli.main import app
+
+    folder = tmp_path / "table"
+    folder.mkdir()
+    for name in ("part-00000.parquet", "part-00001.parquet"):
+        _empty_part(folder / name)
+    result = CliRunner().invoke(
+        app,
+        [
+            "predict",
+            str(synth["root"] / "ridge"),
+            str(folder),
+            "--out",
+            str(tmp_path / "o.parquet"),
+        ],
+    )
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"error: {folder}: the table holds no rows: its 2 part file(s) (part-00000.parquet, "
+        "part-00001.parquet) have columns but no rows (an empty export?)\n"
+    )
+
+
 @pytest.mark.slow
 def test_dask_local_cluster_equals_the_local_engine(synth: dict, tmp_path: Path) -> None:
     pytest.importorskip("dask.distributed")
