@@ -163,6 +163,28 @@ def test_concepts_the_model_never_saw_are_counted_in_one_warning(
     )
 
 
+def test_concepts_the_model_never_saw_drop_no_user_and_no_image(
+    synth: dict, tmp_path: Path
+) -> None:
+    """A user whose detections are all of unknown concepts was dropped (a part of only such
+    users failed with "no split 'all'"), and an image of only such detections no longer counted
+    in its user's profile: the scores now equal the in-memory path's, which ignores only the
+    detections."""
+    new = {"concept": (0, "NEW1")}
+    folder = _table(tmp_path, [
+        pd.concat([_rows("u1", 1, **new), _rows("u2", 3, **new)], ignore_index=True),
+        _rows("u3", 1, **new),
+    ])  # fmt: skip
+    out = tmp_path / "out.parquet"
+    with pytest.warns(LtrWarning):
+        score_table(synth["root"] / "ridge", folder, out)
+    trained = load_trained(synth["root"] / "ridge")
+    with pytest.warns(LtrWarning, match="NEW1"):
+        reference = trained.predict(read_dataset(folder, synth["dataset"].ratings), SPLIT)
+    assert list(reference.index) == ["u1", "u2", "u3"]
+    _assert_same_scores(read_scores(out), reference)
+
+
 def _empty_part(path: Path) -> None:
     """A part with the table's schema and no rows (as Spark or Dask write an empty partition)."""
     schema = pa.Table.from_pandas(_rows(), preserve_index=False).schema
