@@ -17,7 +17,7 @@ errors in terms a user has to decode. `read_json` closes both gaps:
   error the parser happens to meet at the cut.
 
 The checks cost almost nothing on valid files (the depth check is one pass over the parsed
-arrays and objects, about 1.5 ms per MB of predictions): the slow work (locating the offending
+arrays and objects, 2-7 ms per MB of the real files): the slow work (locating the offending
 token in the text) only happens once an error is known to exist.
 """
 
