@@ -43,6 +43,41 @@ class DataError(LtrError):
         return ": ".join([*parts, self.problem])
 
 
+#: How many characters of a user's value a message quotes before shortening it.
+QUOTE_LIMIT = 40
+
+
+def quoted(value: object, limit: int = QUOTE_LIMIT) -> str:
+    """`value` as a message quotes it: its repr, or for a long one (a corrupt file's
+    5,000-digit number, a whole line of garbage) the first `limit` characters and the length,
+    so that an error stays one readable line.
+
+    Example:
+        >>> quoted("0.5")
+        "'0.5'"
+        >>> quoted("9" * 5000, limit=5)
+        "'99999'… (5,000 characters)"
+        >>> quoted(10**400, limit=5)
+        '10000… (401 digits)'
+    """
+    if isinstance(value, str):
+        if len(value) <= limit:
+            return repr(value)
+        return f"{value[:limit]!r}… ({len(value):,} characters)"
+    if isinstance(value, int) and not isinstance(value, bool):
+        try:
+            text = repr(value)
+        except ValueError:  # more digits than str() converts (sys.get_int_max_str_digits)
+            return f"an integer of about {int(value.bit_length() * 0.30103):,} digits"
+        if len(text) <= limit:
+            return text
+        return f"{text[:limit]}… ({len(text.lstrip('-')):,} digits)"
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text):,} characters)"
+
+
 class RunFileError(DataError):
     """A run (submission) file does not follow the challenge's format."""
 

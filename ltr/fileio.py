@@ -6,6 +6,7 @@ operating system's reason (not the temporary file's name), so the CLI shows one 
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import ctypes
 import errno
@@ -38,9 +39,22 @@ def read_text(
     except IsADirectoryError:
         raise error(path, "is a folder, expected a file") from None
     except UnicodeDecodeError as exc:
-        raise error(path, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        raise error(
+            path, f"not UTF-8 text ({exc.reason} at byte {exc.start:,})", line=_line_of(path, exc)
+        ) from None
     except OSError as exc:
         raise error(path, f"cannot read file ({exc.strerror})") from None
+
+
+def _line_of(path: Path, exc: UnicodeDecodeError) -> int | None:
+    """The line of the byte that does not decode (the whole file is decoded at once, so the
+    offset is the file's), or None if the file cannot be read again."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
+    return data.count(b"\n", 0, bom + exc.start) + 1
 
 
 def _umask() -> int:

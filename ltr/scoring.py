@@ -145,20 +145,27 @@ def score_part(
         frame = tables.read_part(Path(path))
         result.rows = len(frame)
         vocabulary = trained.vocabulary
-        detected = frame["concept"].notna()
-        known = frame["concept"].isin(vocabulary.concepts) | ~detected
-        if not known.all():
-            counts = frame.loc[~known, "concept"].value_counts()
+        unknown = (
+            frame["concept"].notna() & ~frame["concept"].isin(vocabulary.concepts)
+        ).to_numpy()
+        if unknown.any():
+            counts = frame.loc[unknown, "concept"].value_counts()
             result.unknown = {str(concept): int(n) for concept, n in counts.items()}
-            frame = frame[known.to_numpy()]
-        ratings = pd.DataFrame(
-            vocabulary.ratings[vocabulary.rated],
-            index=vocabulary.concepts[vocabulary.rated],
-            columns=list(SITUATIONS),
-        )
-        dataset = tables.part_dataset(frame, ratings, Path(path))
-        features = featurize(dataset, tables.SPLIT, trained.feature_config, vocabulary)
-        scores = trained.model.predict(features)
+            # the detection is ignored, not its image or user (as in the in-memory path)
+            frame = frame.copy()
+            frame.loc[unknown, "concept"] = None
+            frame.loc[unknown, list(tables.NUMBER_COLUMNS)] = np.nan
+        if len(frame):
+            ratings = pd.DataFrame(
+                vocabulary.ratings[vocabulary.rated],
+                index=vocabulary.concepts[vocabulary.rated],
+                columns=list(SITUATIONS),
+            )
+            dataset = tables.part_dataset(frame, ratings, Path(path))
+            features = featurize(dataset, tables.SPLIT, trained.feature_config, vocabulary)
+            scores = trained.model.predict(features)
+        else:  # a part without rows (`open_table` leaves them out): nothing to score
+            scores = pd.DataFrame(columns=list(SITUATIONS), dtype=np.float64)
         result.scores = pa.table(
             {
                 "user": pa.array(scores.index.astype(str).to_numpy(dtype=object), pa.string()),

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from ltr.data.jsonfile import read_json
-from ltr.errors import RunFileError
+from ltr.errors import RunFileError, quoted
 from ltr.fileio import read_text, write_atomic, write_json_atomic
 from ltr.metrics import situation_numbers
 from ltr.situations import SITUATIONS
@@ -85,19 +85,19 @@ def _json_value(value: Any, path: Path, user: str, key: str) -> float:
     if isinstance(value, str):
         raise RunFileError(
             path,
-            f"the string {value!r} is not a number (the challenge refuses quoted numbers)",
+            f"the string {quoted(value)} is not a number (the challenge refuses quoted numbers)",
             record=record,
         )
     if not isinstance(value, (int, float)):
         raise RunFileError(
-            path, f"expected a number, got {type(value).__name__} {value!r}", record=record
+            path, f"expected a number, got {type(value).__name__} {quoted(value)}", record=record
         )
     try:
         number = float(value)
     except OverflowError:  # an integer beyond the float range (JSON allows any length)
         number = math.inf
     if not math.isfinite(number):
-        raise RunFileError(path, f"{value!r} is not a finite number", record=record)
+        raise RunFileError(path, f"{quoted(value)} is not a finite number", record=record)
     return number
 
 
@@ -114,7 +114,7 @@ def _read_json(path: Path) -> pd.DataFrame:
             raise RunFileError(
                 path,
                 f"expected an object with keys {', '.join(JSON_KEYS)}, got "
-                f"{type(entry).__name__} {entry!r}",
+                f"{type(entry).__name__} {quoted(entry)}",
                 record=f"user {user!r}",
             )
         missing = [k for k in JSON_KEYS if k not in entry]
@@ -130,12 +130,6 @@ def _read_json(path: Path) -> pd.DataFrame:
                 "; ".join(problems) + f" (a run holds exactly {', '.join(JSON_KEYS)})",
                 record=f"user {user!r}",
             )
-        try:
-            user.encode("utf-8")
-        except UnicodeEncodeError:  # a lone surrogate escape such as "\ud800"
-            raise RunFileError(
-                path, "the user id is not valid Unicode text", record=f"user {user!r}"
-            ) from None
         users.append(user)
         rows.append([_json_value(entry[s], path, user, s) for s in SITUATIONS])
     return _frame(users, rows)
@@ -147,13 +141,13 @@ def _csv_number(text: str, path: Path, line: int, user: str, column: str) -> flo
     if not stripped:
         raise RunFileError(path, "missing value", line=line, record=record)
     if not _NUMBER.fullmatch(stripped):
-        problem = f"{text!r} is not a number"
+        problem = f"{quoted(text)} is not a number"
         if stripped.lower().lstrip("+-") in {"nan", "inf", "infinity"}:
-            problem = f"{text!r} is not a finite number"
+            problem = f"{quoted(text)} is not a finite number"
         raise RunFileError(path, problem, line=line, record=record)
     number = float(stripped)
     if not math.isfinite(number):  # e.g. 1e999
-        raise RunFileError(path, f"{text!r} is not a finite number", line=line, record=record)
+        raise RunFileError(path, f"{quoted(text)} is not a finite number", line=line, record=record)
     return number
 
 
@@ -175,7 +169,7 @@ def _parse_csv(reader: Any, path: Path) -> pd.DataFrame:
     if sorted(names) != sorted(CSV_HEADER):
         raise RunFileError(
             path,
-            f"header {','.join(header)!r} is not {','.join(CSV_HEADER)!r} (in any order)",
+            f"header {quoted(','.join(header))} is not {','.join(CSV_HEADER)!r} (in any order)",
             line=reader.line_num,
         )
     position = {name: i for i, name in enumerate(names)}
@@ -244,7 +238,7 @@ def check_run(run: pd.DataFrame, path: str | Path | None = None) -> pd.DataFrame
     if not_text:
         raise RunFileError(
             path,
-            f"user ids must be strings, got {type(not_text[0]).__name__} {not_text[0]!r}",
+            f"user ids must be strings, got {type(not_text[0]).__name__} {quoted(not_text[0])}",
         )
     if (run.index == "").any():
         raise RunFileError(path, "empty user id")

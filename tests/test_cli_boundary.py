@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -235,6 +236,40 @@ def test_no_traceback_for_odd_input(data: Path, tmp_path: Path) -> None:
         if result.exit_code == 1:
             assert one_line(result.stderr).startswith("error: "), args
     assert os.listdir(tmp_path) == ["spec.json"]
+
+
+DEEP = "[" * 100_000 + "]" * 100_000
+
+
+@pytest.mark.parametrize(
+    ("layout", "file", "command"),
+    [
+        ("challenge", "predictions_train.json", ["data", "check", "{data}"]),
+        ("challenge", "class_scores.json", ["data", "check", "{data}"]),
+        ("research", "train_test_split_v1.json", ["data", "check", "{data}"]),
+        ("research", "gt_usr_exposure_v1.json", ["data", "check", "{data}"]),
+        ("challenge", "run.json", ["submission", "check", "{file}", "-d", "{data}", "-s", "val"]),
+        ("challenge", "run.json", ["evaluate", "{file}", "-d", "{data}", "-s", "train"]),
+        ("challenge", "spec.json", ["cv", "{data}", "--params", "{file}"]),
+        ("challenge", "spec.json", ["train", "{data}", "--params", "{file}", "--model-dir", "m"]),
+    ],
+)
+def test_deeply_nested_json_in_any_input_is_one_line_naming_the_file(
+    tmp_path: Path, layout: str, file: str, command: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """100,000 nested arrays crashed every JSON reader with RecursionError ("bug in ltr")."""
+    from casefiles import DATA
+
+    folder = tmp_path / "data"
+    shutil.copytree(DATA / f"{layout}_ok", folder)
+    path = (folder if (folder / file).exists() else tmp_path) / file
+    path.write_text(DEEP)
+    args = [a.format(data=folder, file=path) for a in command]
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1, result.output
+    line = one_line(result.stderr)
+    assert line.startswith(f"error: {path}:1:101: ") and "nested too deeply" in line, line
 
 
 def leaf_commands() -> list[tuple[list[str], object]]:

@@ -123,6 +123,11 @@ CASES = [
      "user 'u5', image 'u5img1', detection 2", "box corners [0.5, 0.5, 1.0, 480.0] are outside"),
     ("challenge", "non_numeric_rating", (), "class_scores.json",
      "concept 'VC2', situation 'bank'", "not a number: 'high'"),
+    ("challenge", "huge_rating", (), "class_scores.json", "concept 'VC1', situation 'acc'",
+     "rating '1e308' is outside [-1,000,000, 1,000,000] (ratings and labels are on a scale of a "
+     "few units"),
+    ("challenge", "huge_label", (), "gt_train.json", "user 'u2', situation 'bank'",
+     "label -1e+308 is outside [-1,000,000, 1,000,000]"),
     ("challenge", "missing_situation_rating", (), "class_scores.json", "concept 'VC3'",
      "missing situation key(s) 'wait'"),
     ("challenge", "wrong_type_ratings", (), "class_scores.json", "concept 'VC3'",
@@ -149,6 +154,11 @@ CASES = [
      "expected an array of detection strings, got the string 'VC0 0.3 0.6 0.6 0.7 0.7'"),
     ("challenge", "empty_split", (), "predictions_val.json", "top level",
      "no users (the split is empty)"),
+    ("challenge", "lone_surrogate_user", (), "predictions_train.json", ":7:5:",
+     "invalid JSON: the key 'u2\\ud800' is not valid Unicode text (\\ud800 is half of a "
+     "UTF-16 surrogate pair, without its other half)"),
+    ("challenge", "lone_surrogate_concept", (), "class_scores.json", ":6:5:",
+     "invalid JSON: the key '\\udc80VC3' is not valid Unicode text"),
     # research layout
     ("research", "missing_comma", (), "train_test_split_v1.json", ":9:13:",
      "invalid JSON: Expecting ',' delimiter"),
@@ -160,6 +170,12 @@ CASES = [
      "not a number: 'high'"),
     ("research", "nan_rating", (), "accommodation_search.txt", ":2: concept 'cat'",
      "not a finite number: 'nan'"),
+    ("research", "undecodable_rating", (), "job_search_IT.txt", ":3:",
+     "not UTF-8 text (invalid continuation byte at byte 19)"),
+    ("research", "huge_rating", (), "bank_credit.txt", ":3: concept 'beer'",
+     "rating '2e6' is outside [-1,000,000, 1,000,000]"),
+    ("research", "huge_label", (), "gt_usr_exposure_v1.json",
+     "situation 'job_search_IT', user 'u2'", "label 6e+200 is outside [-1,000,000, 1,000,000]"),
     ("research", "missing_situation_rating", (), "job_search_waiter_waitress.txt",
      "concept 'beer'", "concept has no rating for situation 'wait'"),
     ("research", None, ("visual_concepts/bank_credit.txt",), "bank_credit.txt", "",
@@ -361,9 +377,9 @@ def test_an_integer_too_long_for_python_is_a_data_error_with_its_position(tmp_pa
     ("layout", "file", "old", "problem"),
     [
         ("challenge", "gt_train.json", '"acc": 0.5', "user 'u1', situation 'acc': not a finite "
-         "number: a number of 401 digits (NaN and infinities are refused)"),
+         f"number: 1{'0' * 39}… (401 digits) (NaN and infinities are refused)"),
         ("challenge", "class_scores.json", '"acc": -0.25', "situation 'acc': not a finite number: "
-         "a number of 401 digits"),
+         f"1{'0' * 39}… (401 digits)"),
         ("research", "train_test_split_v1.json", '"p31": {"dog": [0.3]',
          "user 'u3', image 'p31', concept 'dog', confidence 1: confidence inf is outside [0, 1]"),
         ("research", "gt_usr_exposure_v1.json", '"u1": 0.5', "user 'u1': not a finite number"),
@@ -380,6 +396,73 @@ def test_integers_beyond_the_float_range_are_data_errors(
     path.write_text(text.replace(old, old.replace(old.split()[-1].strip('[]"'), str(10**400))))
     with pytest.raises(DataError, match=re.escape(problem)):
         load_dataset(folder)
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("[" * 100_000 + "]" * 100_000, (1, 101)),  # beyond what Python's parser can read
+        ('{\n"a": ' + '{"a": ' * 150 + "1" + "}" * 151, (2, 600)),  # it can, ltr refuses
+        ('["[[[[", [\n' + "[" * 200 + "]" * 202, (2, 99)),  # brackets inside a string skipped
+    ],
+)
+def test_read_json_refuses_deep_nesting_with_its_position(
+    tmp_path: Path, text: str, where: tuple[int, int]
+) -> None:
+    """100,000 nested arrays crashed with RecursionError (a bug report); a depth Python still
+    parses would crash what walks the values (a model spec), so a limit applies to all."""
+    path = tmp_path / "deep.json"
+    path.write_text(text)
+    with pytest.raises(DataError, match="deep.json") as caught:
+        read_json(path)
+    assert caught.value.problem.startswith(
+        "invalid JSON: arrays/objects nested too deeply (more than 100 levels"
+    )
+    assert (caught.value.line, caught.value.column) == where
+
+
+def test_read_json_reads_nesting_up_to_the_limit(tmp_path: Path) -> None:
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 100 + "]" * 100)
+    assert read_json(path) is not None
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "problem"),
+    [
+        ('{"u1": 1,\n "a\\udc80": 2}', (2, 2), "the key 'a\\udc80' is not valid Unicode"),
+        ('{"u1": ["VC1 0.5", "\\ud83d"]}', (1, 20), "the string '\\ud83d' is not valid"),
+        ('["\\ude00\\ud83d"]', (1, 2), "the string '\\ude00\\ud83d' is not valid Unicode"),
+    ],
+)
+def test_read_json_refuses_a_lone_surrogate_escape(
+    tmp_path: Path, text: str, where: tuple[int, int], problem: str
+) -> None:
+    """ "\\ud800" parses into a str that cannot be written as UTF-8: `ltr data check` crashed
+    printing it (UnicodeEncodeError)."""
+    path = tmp_path / "f.json"
+    path.write_text(text)
+    with pytest.raises(DataError, match="f.json") as caught:
+        read_json(path)
+    assert problem in caught.value.problem
+    assert (caught.value.line, caught.value.column) == where
+
+
+def test_read_json_accepts_surrogate_pairs_and_escaped_backslashes(tmp_path: Path) -> None:
+    path = tmp_path / "f.json"
+    path.write_text('{"\\ud83d\\ude00": "\\\\ud800", "caf\\u00e9": 1}')
+    assert read_json(path) == {"\U0001f600": "\\ud800", "café": 1}
+
+
+def test_ratings_and_labels_up_to_the_bound_load(tmp_path: Path) -> None:
+    folder = build_case(tmp_path, "challenge", None)
+    for name, old, new in [("class_scores.json", '"-0.6"', '"1e6"'),
+                           ("gt_train.json", '"acc": 0.5', '"acc": -1000000')]:  # fmt: skip
+        path = folder / name
+        path.write_text(path.read_text().replace(old, new, 1))
+    data = load_dataset(folder)
+    assert data.ratings.loc["VC0", "acc"] == 1e6
+    assert data.labels.set_index("user").loc["u1", "acc"] == -1e6
 
 
 def test_read_json_accepts_a_byte_order_mark(tmp_path: Path) -> None:
@@ -509,6 +592,39 @@ def test_wrong_field_count_is_a_data_error(fields: list[str], sep: str) -> None:
     with pytest.raises(DataError, match=r"does not parse: \d+ field\(s\)") as caught:
         _parse(["VC1 0.5 0 0 1 1", text])
     assert caught.value.record == "user 'u', image 'i', detection 2"
+
+
+LONG = "9" * 5000
+
+
+@pytest.mark.parametrize(
+    ("layout", "file", "old", "new", "shown"),
+    [
+        ("challenge", "predictions_train.json", '"VC1 0.31 ', f'"VC1 {LONG} ',
+         f"confidence '{'9' * 40}'… (5,000 characters) is not a number in detection "
+         f"'VC1 {'9' * 96}'… (5,020 characters)"),
+        ("challenge", "class_scores.json", '"-0.6"', f'"x{LONG}"',
+         f"not a number: 'x{'9' * 39}'… (5,001 characters)"),
+        ("challenge", "gt_train.json", "0.5", f'"{LONG}"',
+         f"not a finite number: '{'9' * 40}'… (5,000 characters)"),
+        ("research", "visual_concepts/bank_credit.txt", "laptop 0.3", f"laptop 0.3 {LONG}",
+         f"got 'laptop 0.3 {'9' * 89}'… (5,011 characters) (3 fields)"),
+        ("research", "train_test_split_v1.json", "[0.3]", f'["{LONG}"]',
+         f"confidence must be a number, got the string '{'9' * 40}'… (5,000 characters)"),
+    ],
+)  # fmt: skip
+def test_long_values_are_quoted_shortened_in_messages(
+    tmp_path: Path, layout: str, file: str, old: str, new: str, shown: str
+) -> None:
+    """A 5,000-digit number in a file gave a 10,000-character error line (quoted twice)."""
+    folder = build_case(tmp_path, layout, None)
+    path = folder / file
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+    result = runner.invoke(app, ["data", "check", str(folder)])
+    assert result.exit_code == 1 and result.stderr.count("\n") == 1, result.output
+    assert shown in result.stderr and len(result.stderr) < 400, result.stderr
 
 
 @given(st.lists(st.one_of(st.text(max_size=40), st.integers(), st.none(), st.floats()),

@@ -416,8 +416,31 @@ def test_a_run_value_beyond_the_float_range_is_a_run_file_error(tmp_path: Path) 
     """Found by fuzzing: float(10**400) raised OverflowError out of read_run."""
     path = tmp_path / "run.json"
     path.write_text(json.dumps({"u1": {**GOOD_RUN["u1"], "bank": 10**400}}))
-    with pytest.raises(LtrError, match=r"user 'u1', key 'bank': 1000+ is not a finite number"):
+    match = r"user 'u1', key 'bank': 1000+… \(401 digits\) is not a finite number"
+    with pytest.raises(LtrError, match=match):
         read_run(path)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "shown"),
+    [
+        ("run.json", json.dumps({"u1": {**GOOD_RUN["u1"], "bank": "9" * 5000}}),
+         f"the string '{'9' * 40}'… (5,000 characters) is not a number"),
+        ("run.csv", f"user,acc,bank,it,wait\nu1,1,2,3,{'x' * 5000}\n",
+         f"'{'x' * 40}'… (5,000 characters) is not a number"),
+        ("spec.json", json.dumps({"learner": "ridge", "calibration": [[0]] * 2000}),
+         "unknown calibration [[0], [0], [0], [0], [0], [0], [0], [0],… (10,000 characters)"),
+    ],
+)  # fmt: skip
+def test_long_values_in_run_and_spec_files_are_quoted_shortened(
+    tmp_path: Path, name: str, content: str, shown: str
+) -> None:
+    path = tmp_path / name
+    path.write_text(content)
+    read = _spec_from_file if name == "spec.json" else read_run
+    with pytest.raises(LtrError) as caught:
+        read(path)
+    assert shown in str(caught.value) and len(str(caught.value)) < 300, str(caught.value)
 
 
 @FUZZ

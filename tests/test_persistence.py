@@ -195,6 +195,7 @@ def test_refuses_an_edited_manifest(saved: Path, tmp_path: Path, field: str, val
     [
         ("[]", "not a model manifest"),
         ("{", "cannot read the model manifest"),
+        ("[" * 100_000 + "]" * 100_000, "cannot read the model manifest.*nested too deeply"),
         (
             f'{{"format": {persistence.FORMAT}, "ltr_version": "{__version__}"}}',
             "missing spec, feature_config",

@@ -163,6 +163,74 @@ def test_concepts_the_model_never_saw_are_counted_in_one_warning(
     )
 
 
+def test_concepts_the_model_never_saw_drop_no_user_and_no_image(
+    synth: dict, tmp_path: Path
+) -> None:
+    """A user whose detections are all of unknown concepts was dropped (a part of only such
+    users failed with "no split 'all'"), and an image of only such detections no longer counted
+    in its user's profile: the scores now equal the in-memory path's, which ignores only the
+    detections."""
+    new = {"concept": (0, "NEW1")}
+    folder = _table(tmp_path, [
+        pd.concat([_rows("u1", 1, **new), _rows("u2", 3, **new)], ignore_index=True),
+        _rows("u3", 1, **new),
+    ])  # fmt: skip
+    out = tmp_path / "out.parquet"
+    with pytest.warns(LtrWarning):
+        score_table(synth["root"] / "ridge", folder, out)
+    trained = load_trained(synth["root"] / "ridge")
+    with pytest.warns(LtrWarning, match="NEW1"):
+        reference = trained.predict(read_dataset(folder, synth["dataset"].ratings), SPLIT)
+    assert list(reference.index) == ["u1", "u2", "u3"]
+    _assert_same_scores(read_scores(out), reference)
+
+
+def _empty_part(path: Path) -> None:
+    """A part with the table's schema and no rows (as Spark or Dask write an empty partition)."""
+    schema = pa.Table.from_pandas(_rows(), preserve_index=False).schema
+    pq.write_table(schema.empty_table(), path)
+
+
+def test_a_part_without_rows_is_skipped(synth: dict, tmp_path: Path) -> None:
+    """It failed with "part-00002.parquet: no split 'all' (splits here: none)"."""
+    folder = _table(tmp_path, [_rows("u1"), _rows("u2")])
+    expected = tmp_path / "expected.parquet"
+    score_table(synth["root"] / "ridge", folder, expected)
+    _empty_part(folder / "p00-empty.parquet")
+    _empty_part(folder / "p2.parquet")
+    assert open_table(folder).files == (folder / "p0.parquet", folder / "p1.parquet")
+    out = tmp_path / "out.parquet"
+    summary = score_table(synth["root"] / "ridge", folder, out, percentiles=True)
+    assert (summary.files, summary.users) == (2, 2)
+    pd.testing.assert_frame_equal(read_scores(out)[list(SITUATIONS)], read_scores(expected))
+
+
+def test_a_table_without_any_row_names_its_folder(synth: dict, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from ltr.cli.main import app
+
+    folder = tmp_path / "table"
+    folder.mkdir()
+    for name in ("part-00000.parquet", "part-00001.parquet"):
+        _empty_part(folder / name)
+    result = CliRunner().invoke(
+        app,
+        [
+            "predict",
+            str(synth["root"] / "ridge"),
+            str(folder),
+            "--out",
+            str(tmp_path / "o.parquet"),
+        ],
+    )
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"error: {folder}: the table holds no rows: its 2 part file(s) (part-00000.parquet, "
+        "part-00001.parquet) have columns but no rows (an empty export?)\n"
+    )
+
+
 @pytest.mark.slow
 def test_dask_local_cluster_equals_the_local_engine(synth: dict, tmp_path: Path) -> None:
     pytest.importorskip("dask.distributed")
@@ -288,6 +356,20 @@ def test_bad_input_is_one_line_naming_file_and_row_and_nothing_is_written(
     assert "\n" not in message
     assert not out.exists()
     assert not out.parent.exists() or not list(out.parent.iterdir())  # no temporary file left
+
+
+def test_a_ratings_file_with_an_absurd_rating_is_refused(tmp_path: Path) -> None:
+    """A rating of 1e308 is finite but overflows the features (their squares are infinite)."""
+    folder = _table(tmp_path, [_rows()])
+    ratings = pd.DataFrame({"concept": ["VC1", "VC2"], "acc": [0.5, 0.0], "bank": [0.1, 1e308],
+                            "it": [0.0, 0.0], "wait": [-1e6, 1e6]})  # fmt: skip
+    pq.write_table(pa.Table.from_pandas(ratings), folder / RATINGS_FILE)
+    with pytest.raises(DataError) as caught:
+        open_table(folder)
+    assert str(caught.value).startswith(
+        f"{folder / RATINGS_FILE}: row 1, concept 'VC2', situation 'bank': rating 1e+308 is "
+        "outside [-1,000,000, 1,000,000] (ratings and labels are on a scale of a few units"
+    )
 
 
 def test_a_ratings_file_must_agree_with_the_model(synth: dict, tmp_path: Path) -> None:

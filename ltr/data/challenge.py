@@ -27,7 +27,7 @@ from ltr.data.records import (
     situation_values,
     such,
 )
-from ltr.errors import DataError
+from ltr.errors import DataError, quoted
 from ltr.situations import SITUATIONS
 
 RATINGS_FILE = "class_scores.json"
@@ -38,6 +38,8 @@ SPLITS: tuple[str, ...] = ("train", "val", "test")
 PREDICTIONS_FILES = f"predictions_{{{','.join(SPLITS)}}}.json"
 #: The two accepted shapes of a detection string.
 DETECTION_FORMS = "'concept confidence' or 'concept confidence x0 y0 x1 y1'"
+#: Characters of a detection string a message quotes (the real ones are up to 88 long).
+DETECTION_QUOTE = 100
 
 
 def predictions_file(root: Path, split: str) -> Path:
@@ -60,7 +62,7 @@ def read_ratings(path: Path) -> pd.DataFrame:
     if not raw:
         raise DataError(path, "no concept ratings in the file")
     rows = {
-        str(concept): situation_values(entry, path, f"concept {concept!r}")
+        str(concept): situation_values(entry, path, f"concept {concept!r}", what="rating")
         for concept, entry in raw.items()
     }
     return pd.DataFrame.from_dict(rows, orient="index", columns=list(SITUATIONS))
@@ -130,7 +132,8 @@ def parse_detections(raw: pd.DataFrame, path: Path) -> pd.DataFrame:
         row = int(bad[0])
         raise DataError(
             path,
-            f"detection {text.iloc[row]!r} does not parse: {width[row]} field(s), expected "
+            f"detection {quoted(text.iloc[row], DETECTION_QUOTE)} does not parse: "
+            f"{width[row]} field(s), expected "
             f"{DETECTION_FORMS}" + such(bad.size, "detections"),
             record=detection_record(raw, row),
         )
@@ -146,7 +149,8 @@ def parse_detections(raw: pd.DataFrame, path: Path) -> pd.DataFrame:
             problem = "is NaN" if field.lower() == "nan" else "is not a number"
             raise DataError(
                 path,
-                f"{column} {field!r} {problem} in detection {text.iloc[row]!r}",
+                f"{column} {quoted(field)} {problem} in detection "
+                f"{quoted(text.iloc[row], DETECTION_QUOTE)}",
                 record=detection_record(raw, row),
             )
         out[column] = values
@@ -160,7 +164,7 @@ def read_labels(path: Path, split: str) -> pd.DataFrame:
     if not raw:
         raise DataError(path, "no labels in the file (delete it if the split has no labels)")
     rows = [
-        [split, str(user), *situation_values(entry, path, f"user {user!r}")]
+        [split, str(user), *situation_values(entry, path, f"user {user!r}", what="label")]
         for user, entry in raw.items()
     ]
     return pd.DataFrame(rows, columns=["split", "user", *SITUATIONS])

@@ -6,13 +6,19 @@ errors in terms a user has to decode. `read_json` closes both gaps:
 * NaN / Infinity literals are refused (they are not JSON, and no scorer accepts them);
 * a key repeated inside one object is refused (`json` silently keeps the last value, which
   would e.g. drop a user's first block of images without a word);
+* arrays and objects nested more than `MAX_DEPTH` levels deep are refused (past about 1,000
+  levels `json` itself crashes with RecursionError, and code that walks the parsed values,
+  such as a model spec's, crashes well before);
+* a string holding a lone surrogate escape (``"\\ud800"``, half of a UTF-16 pair) is refused: it
+  parses into a Python str that cannot be written as UTF-8, so printing or saving it crashes;
 * syntax errors carry the line and column and, for the usual hand-editing slips (missing or
   trailing comma, empty file), a hint; a file that stops in the middle of the document (a
   truncated download or copy) is reported as such, with its size, instead of as the syntax
   error the parser happens to meet at the cut.
 
-The checks cost nothing on valid files: the slow work (locating the offending token in the
-text) only happens once an error is known to exist.
+The checks cost almost nothing on valid files (the depth check is one pass over the parsed
+arrays and objects, 2-7 ms per MB of the real files): the slow work (locating the offending
+token in the text) only happens once an error is known to exist.
 """
 
 from __future__ import annotations
@@ -23,12 +29,92 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ltr.errors import DataError
+from ltr.errors import DataError, quoted
 from ltr.fileio import read_text
 
 #: Tokens the locator needs: strings (skipped as a whole, so their content is never mistaken
 #: for structure), structural characters, and the non-JSON constants.
 _TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[{}\[\]:,]|-?Infinity|NaN')
+
+
+#: The deepest nesting of arrays and objects a JSON input may have. The data files need 6 at most
+#: (the research split file: split, subset, user, photo, concept, confidences); the limit stays
+#: far below Python's recursion limit (1,000), which the parser and what walks its result share.
+MAX_DEPTH = 100
+
+
+class _TooDeep(ValueError):
+    pass
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether `value` nests arrays/objects more than `limit` levels deep (no recursion)."""
+    if type(value) is not dict and type(value) is not list:
+        return False
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        for child in node.values() if type(node) is dict else node:
+            if type(child) is dict or type(child) is list:
+                stack.append((child, depth + 1))
+    return False
+
+
+def _too_deep_at(text: str, limit: int) -> int | None:
+    """Offset of the bracket that opens nesting level `limit` + 1 (strings skipped), or None;
+    on the error path only."""
+    depth = 0
+    for match in _TOKEN.finditer(text):
+        token = match.group()
+        if token in "{[":
+            depth += 1
+            if depth > limit:
+                return match.start()
+        elif token in "}]":
+            depth -= 1
+    return None
+
+
+#: A \u escape of a UTF-16 surrogate (D800-DFFF): in a valid file only as half of a pair (an
+#: emoji such as \ud83d\ude00); its mere presence makes the (rare) full check worthwhile.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_COLON = re.compile(r"\s*:")
+
+
+class _LoneSurrogate(ValueError):
+    pass
+
+
+def _is_unicode(value: Any) -> bool:
+    """Whether every string (and key) in a parsed value can be written as UTF-8."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _lone_surrogate(text: str) -> tuple[str, int] | None:
+    """The problem and offset of the first string holding a lone surrogate; on the error path
+    only, on text known to be valid JSON (so strings are matched from their opening quote)."""
+    for match in _STRING.finditer(text):
+        token = match.group()
+        if not _SURROGATE_ESCAPE.search(token):
+            continue
+        value = json.loads(token)
+        lone = next((c for c in value if "\ud800" <= c <= "\udfff"), None)
+        if lone is None:
+            continue
+        kind = "key" if _COLON.match(text, match.end()) else "string"
+        return (
+            f"invalid JSON: the {kind} {quoted(value)} is not valid Unicode text "
+            f"(\\u{ord(lone):04x} is half of a UTF-16 surrogate pair, without its other half)",
+            match.start(),
+        )
+    return None
 
 
 class _DuplicateKey(ValueError):
@@ -197,13 +283,36 @@ def read_json(path: str | Path, *, error: type[DataError] = DataError) -> Any:
 
     try:
         try:
-            return json.loads(
+            value = json.loads(
                 text, parse_constant=_reject_constant, object_pairs_hook=_unique_object
             )
         except (json.JSONDecodeError, _Constant, _DuplicateKey):
             raise
         except ValueError:  # an integer longer than Python converts (sys.get_int_max_str_digits)
             raise _long_integer(text) from None
+        except RecursionError:  # nested deeper than the parser can go
+            raise _TooDeep() from None
+        if _deeper_than(value, MAX_DEPTH):
+            raise _TooDeep()
+        if _SURROGATE_ESCAPE.search(text) and not _is_unicode(value):
+            raise _LoneSurrogate()
+        return value
+    except _LoneSurrogate:
+        found = _lone_surrogate(text)
+        if found is None:
+            raise error(path, "invalid JSON: a string is not valid Unicode text") from None
+        line, column = _line_column(text, found[1])
+        raise error(path, found[0], line=line, column=column) from None
+    except _TooDeep:
+        deep = _too_deep_at(text, MAX_DEPTH)
+        position = _line_column(text, deep) if deep is not None else (None, None)
+        raise error(
+            path,
+            f"invalid JSON: arrays/objects nested too deeply (more than {MAX_DEPTH} levels; "
+            "no input of ltr needs more than a few)",
+            line=position[0],
+            column=position[1],
+        ) from None
     except json.JSONDecodeError as exc:
         how = _ends_early(text, exc)
         if how is not None:

@@ -6,8 +6,10 @@
       _ltr_table.json          optional: written by ltr (what generated the table)
 
 Every ``*.parquet`` file except ``ratings.parquet`` (and names starting with ``_`` or ``.``) is a
-part of the table. A user's rows are all in one file, so a file is a unit of work that can be
-scored alone (`ltr.scoring`). Boxes may be null (no box). A row with a null ``concept`` (and
+part of the table; a part without rows (only a schema, as Spark or Dask write for an empty
+partition) is checked and skipped, and a table whose parts hold no row at all is an error. A
+user's rows are all in one file, so a file is a unit of work that can be scored alone
+(`ltr.scoring`). Boxes may be null (no box). A row with a null ``concept`` (and
 null confidence and box) lists an image without a detection, and a row with a null ``image``
 too lists a user without images: profile sizes count them, as the JSON layouts do.
 
@@ -34,7 +36,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ltr.data.dataset import BOX_COLUMNS, Dataset
-from ltr.errors import DataError, LtrError
+from ltr.data.records import VALUE_LIMIT, out_of_range
+from ltr.errors import DataError, LtrError, quoted
 from ltr.fileio import write_text_atomic
 from ltr.situations import SITUATIONS
 
@@ -53,8 +56,8 @@ USERS_PER_FILE = 25_000
 # ------------------------------------------------------------------------------- reading
 @dataclass(frozen=True)
 class DetectionTable:
-    """An opened, schema-checked table: its part files (sorted by name), rows and users per
-    file, and its own concept ratings if it has a ratings file."""
+    """An opened, schema-checked table: its part files that hold rows (sorted by name), rows
+    and users per file, and its own concept ratings if it has a ratings file."""
 
     root: Path
     files: tuple[Path, ...]
@@ -127,12 +130,15 @@ def _first_non_number(path: Path, column: str, values: pa.ChunkedArray) -> DataE
     shown = text.iloc[row]
     what = "is not a number" if bad.size else "is text, expected a number"
     count = f" ({bad.size} such rows)" if bad.size > 1 else ""
-    return DataError(path, f"{column} {shown!r} {what}{count}", record=f"row {row}")
+    return DataError(path, f"{column} {quoted(shown)} {what}{count}", record=f"row {row}")
 
 
 def open_table(folder: str | Path) -> DetectionTable:
     """Check a table's files (readable Parquet, the columns, their types) and that no user is
-    in two files; read its ratings file if any. Reads only schemas and the user column."""
+    in two files; read its ratings file if any. Reads only schemas and the user column.
+
+    Parts without rows are left out of the result (there is nothing in them to score); a table
+    without any row is a `DataError`."""
     root = Path(folder)
     if not root.exists():
         raise DataError(root, "folder not found")
@@ -143,7 +149,7 @@ def open_table(folder: str | Path) -> DetectionTable:
         raise DataError(
             root, f"no Parquet file: expected part files with columns {', '.join(TABLE_COLUMNS)}"
         )
-    rows, users, uniques = [], [], []
+    kept, rows, users, uniques = [], [], [], []
     for path in files:
         handle = _parquet_file(path)
         schema = handle.schema_arrow
@@ -157,13 +163,23 @@ def open_table(folder: str | Path) -> DetectionTable:
         nulls = np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))
         if nulls.size:
             raise DataError(path, "user is missing (null)", record=f"row {int(nulls[0])}")
+        if handle.metadata.num_rows == 0:  # an empty partition: legitimate, nothing to score
+            continue
         distinct = pc.unique(column.combine_chunks().cast(pa.string()))
+        kept.append(path)
         rows.append(handle.metadata.num_rows)
         users.append(len(distinct))
         uniques.append(distinct)
-    _check_users_in_one_file(files, uniques)
+    if not kept:
+        names = ", ".join(p.name for p in files[:5]) + (" ..." if len(files) > 5 else "")
+        raise DataError(
+            root,
+            f"the table holds no rows: its {len(files)} part file(s) ({names}) have columns "
+            "but no rows (an empty export?)",
+        )
+    _check_users_in_one_file(tuple(kept), uniques)
     ratings = read_ratings(root / RATINGS_FILE) if (root / RATINGS_FILE).is_file() else None
-    return DetectionTable(root, files, tuple(rows), tuple(users), ratings)
+    return DetectionTable(root, tuple(kept), tuple(rows), tuple(users), ratings)
 
 
 def _check_users_in_one_file(files: tuple[Path, ...], uniques: list[pa.Array]) -> None:
@@ -189,8 +205,8 @@ def _check_users_in_one_file(files: tuple[Path, ...], uniques: list[pa.Array]) -
 
 
 def read_ratings(path: Path) -> pd.DataFrame:
-    """A ratings file: index ``concept``, columns `SITUATIONS` (finite numbers, one row per
-    concept)."""
+    """A ratings file: index ``concept``, columns `SITUATIONS` (finite numbers within
+    ±`VALUE_LIMIT`, one row per concept)."""
     handle = _parquet_file(path)
     _check_schema(path, handle.schema_arrow, ("concept", *SITUATIONS), "ratings file")
     table = handle.read(columns=["concept", *SITUATIONS])
@@ -216,6 +232,14 @@ def read_ratings(path: Path) -> pd.DataFrame:
                 path,
                 f"rating for {situation!r} is {'missing' if np.isnan(array[row]) else array[row]}",
                 record=f"row {row}, concept {concepts[row]!r}",
+            )
+        huge = np.flatnonzero(np.abs(array) > VALUE_LIMIT)
+        if huge.size:
+            row = int(huge[0])
+            raise DataError(
+                path,
+                out_of_range("rating", quoted(float(array[row]))),
+                record=f"row {row}, concept {concepts[row]!r}, situation {situation!r}",
             )
         values[situation] = array
     frame = pd.DataFrame(values, index=pd.Index(concepts.astype(str), name="concept"))

@@ -16,8 +16,22 @@ import numpy as np
 import pandas as pd
 
 from ltr.data.dataset import BOX_COLUMNS, Dataset
-from ltr.errors import DataError
+from ltr.errors import DataError, quoted
 from ltr.situations import SITUATIONS
+
+#: The largest rating or label, in absolute value, a data file may hold. Crowd ratings are means
+#: of votes on -3..+3 and appeal labels are on a scale of a few units (-2.2..2.4 in the real
+#: data); a value beyond this is a corrupt or mis-scaled file, and would break the work later
+#: (the features square it: 1e308 squared is infinite, and models fail on the NaN that follows).
+VALUE_LIMIT = 1e6
+
+
+def out_of_range(what: str, shown: str) -> str:
+    """The problem of a rating or label beyond `VALUE_LIMIT` (`shown`: the value as quoted)."""
+    return (
+        f"{what} {shown} is outside [{-VALUE_LIMIT:,.0f}, {VALUE_LIMIT:,.0f}] (ratings and labels "
+        "are on a scale of a few units; the file is probably corrupt or mis-scaled)"
+    )
 
 
 def json_type(value: object) -> str:
@@ -27,9 +41,9 @@ def json_type(value: object) -> str:
     if isinstance(value, bool):
         return f"{str(value).lower()} (a boolean)"
     if isinstance(value, (int, float)):
-        return f"the number {value!r}"
+        return f"the number {quoted(value)}"
     if isinstance(value, str):
-        return f"the string {value!r}" if len(value) <= 40 else "a string"
+        return f"the string {quoted(value)}"
     if isinstance(value, list):
         return "an array"
     if isinstance(value, Mapping):
@@ -46,8 +60,11 @@ def expect_mapping(value: object, path: Path, record: str, what: str) -> Mapping
     return value
 
 
-def to_number(value: object, path: Path, record: str, *, line: int | None = None) -> float:
-    """A finite number from a JSON number or a string holding one (class_scores.json style)."""
+def to_number(
+    value: object, path: Path, record: str, *, what: str, line: int | None = None
+) -> float:
+    """A rating or label (`what`): a finite number within ±`VALUE_LIMIT`, from a JSON number or
+    a string holding one (class_scores.json style)."""
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise DataError(
             path, f"expected a number, got {json_type(value)}", record=record, line=line
@@ -55,24 +72,26 @@ def to_number(value: object, path: Path, record: str, *, line: int | None = None
     try:
         number = float(value)
     except ValueError:
-        raise DataError(path, f"not a number: {value!r}", record=record, line=line) from None
+        raise DataError(path, f"not a number: {quoted(value)}", record=record, line=line) from None
     except OverflowError:  # an integer beyond the float range (JSON allows any length)
         number = math.inf
     if not math.isfinite(number):
-        shown = repr(value) if len(repr(value)) <= 40 else f"a number of {len(str(value))} digits"
         raise DataError(
             path,
-            f"not a finite number: {shown} (NaN and infinities are refused)",
+            f"not a finite number: {quoted(value)} (NaN and infinities are refused)",
             record=record,
             line=line,
         )
+    if abs(number) > VALUE_LIMIT:
+        raise DataError(path, out_of_range(what, quoted(value)), record=record, line=line)
     return number
 
 
 def situation_values(
-    entry: object, path: Path, record: str, keys: Mapping[str, str] | None = None
+    entry: object, path: Path, record: str, *, what: str, keys: Mapping[str, str] | None = None
 ) -> list[float]:
-    """The four situation values of one `{acc, bank, it, wait}` object, in SITUATIONS order.
+    """The four situation values (ratings or labels: `what`) of one `{acc, bank, it, wait}`
+    object, in SITUATIONS order.
 
     `keys` maps file keys to situation codes (identity by default). Missing keys are an error;
     unknown keys too, since they usually mean a typo or a different data set.
@@ -83,7 +102,10 @@ def situation_values(
     if problem:
         raise DataError(path, problem, record=record)
     by_code = {keys[k]: v for k, v in mapping.items()}
-    return [to_number(by_code[code], path, f"{record}, situation {code!r}") for code in SITUATIONS]
+    return [
+        to_number(by_code[code], path, f"{record}, situation {code!r}", what=what)
+        for code in SITUATIONS
+    ]
 
 
 def key_mismatch(found: Iterable[str], expected: Iterable[str], what: str) -> str | None:

@@ -32,7 +32,8 @@ from ltr.data.records import (
     such,
     to_number,
 )
-from ltr.errors import DataError
+from ltr.errors import DataError, quoted
+from ltr.fileio import read_text
 from ltr.situations import RESEARCH_NAMES, SITUATIONS
 
 CONCEPTS_DIR = "visual_concepts"
@@ -48,19 +49,14 @@ def is_research_layout(root: Path) -> bool:
 
 def read_rating_file(path: Path) -> dict[str, float]:
     """One `concept rating` pair per line; blank lines are skipped."""
-    try:
-        lines = path.read_text(encoding="utf-8-sig").splitlines()
-    except FileNotFoundError:
+    if not path.exists():
         raise DataError(
             path,
             "file not found (the research layout needs one ratings file per situation: "
             + ", ".join(f"{name}.txt" for name in RESEARCH_NAMES)
             + ")",
-        ) from None
-    except UnicodeDecodeError as exc:
-        raise DataError(path, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    except OSError as exc:
-        raise DataError(path, f"cannot read file ({exc.strerror})") from None
+        )
+    lines = read_text(path).splitlines()  # not UTF-8 (e.g. an encoded surrogate): the line
     ratings: dict[str, float] = {}
     for number, line in enumerate(lines, start=1):
         if not line.strip():
@@ -69,13 +65,16 @@ def read_rating_file(path: Path) -> dict[str, float]:
         if len(fields) != 2:
             raise DataError(
                 path,
-                f"expected 'concept rating', got {line.strip()!r} ({len(fields)} fields)",
+                f"expected 'concept rating', got {quoted(line.strip(), 100)} "
+                f"({len(fields)} fields)",
                 line=number,
             )
         concept, value = fields
         if concept in ratings:
             raise DataError(path, "concept rated twice", line=number, record=f"concept {concept!r}")
-        ratings[concept] = to_number(value, path, f"concept {concept!r}", line=number)
+        ratings[concept] = to_number(
+            value, path, f"concept {concept!r}", what="rating", line=number
+        )
     if not ratings:
         raise DataError(path, "no ratings in the file")
     return ratings
@@ -196,7 +195,8 @@ def read_labels(path: Path, users: pd.DataFrame, users_file: Path) -> pd.DataFra
     for name, code in RESEARCH_NAMES.items():
         scores = expect_mapping(raw[name], path, f"situation {name!r}", "an object of users")
         columns[code] = {
-            str(u): to_number(v, path, f"situation {name!r}, user {u!r}") for u, v in scores.items()
+            str(u): to_number(v, path, f"situation {name!r}, user {u!r}", what="label")
+            for u, v in scores.items()
         }
     all_users = list(dict.fromkeys(u for scores in columns.values() for u in scores))
     if not all_users:

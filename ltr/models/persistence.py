@@ -27,7 +27,8 @@ import scipy.sparse as sp
 
 from ltr import __version__
 from ltr.data import Dataset
-from ltr.errors import LtrError, ModelError
+from ltr.data.jsonfile import read_json
+from ltr.errors import DataError, LtrError, ModelError
 from ltr.features import FeatureConfig, FeatureMatrix, Vocabulary, feature_columns, featurize
 from ltr.fileio import atomic_directory, write_json_atomic
 from ltr.models.interface import ProfileModel
@@ -150,9 +151,12 @@ def read_manifest(directory: str | Path) -> dict[str, Any]:
             "`ltr train DIR --model-dir OUT`)"
         )
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise ModelError(f"{path}: cannot read the model manifest ({error})") from None
+        manifest = read_json(path)
+    except DataError as error:
+        where = "" if error.line is None else f" at line {error.line}, column {error.column}"
+        raise ModelError(
+            f"{path}: cannot read the model manifest ({error.problem}{where})"
+        ) from None
     if not isinstance(manifest, dict):
         raise ModelError(f"{path}: not a model manifest (expected a JSON object)")
     if manifest.get("format") != FORMAT:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from numbers import Integral, Real
 from typing import Any
 
-from ltr.errors import LtrError
+from ltr.errors import LtrError, quoted
 from ltr.features.config import check_families
 from ltr.models.learners import LEARNERS
 from ltr.models.params import FrozenParams, check_param_names, plain
@@ -84,39 +84,45 @@ class ModelSpec:
                 object.__setattr__(self, name, tuple(value))
         known = (*SPECIAL_LEARNERS, *LEARNERS)
         if self.learner not in known:
-            raise LtrError(f"unknown learner {self.learner!r} (known: {', '.join(known)})")
+            raise LtrError(f"unknown learner {quoted(self.learner)} (known: {', '.join(known)})")
         if self.formulation not in FORMULATIONS:
             raise LtrError(
-                f"unknown formulation {self.formulation!r} (choose {', '.join(FORMULATIONS)})"
+                f"unknown formulation {quoted(self.formulation)} (choose {', '.join(FORMULATIONS)})"
             )
         if self.calibration not in CALIBRATIONS:
             raise LtrError(
-                f"unknown calibration {self.calibration!r} (choose {', '.join(CALIBRATIONS)})"
+                f"unknown calibration {quoted(self.calibration)} (choose {', '.join(CALIBRATIONS)})"
             )
         if not isinstance(self.params, Mapping):
-            raise LtrError(f"params must be an object of back-end parameters, not {self.params!r}")
+            raise LtrError(
+                f"params must be an object of back-end parameters, not {quoted(self.params)}"
+            )
         if self.learner in LEARNERS:
             check_param_names(self.learner, self.params, LEARNERS[self.learner])
         if self.families is not None:
             if not isinstance(self.families, tuple) or not all(
                 isinstance(f, str) for f in self.families
             ):
-                raise LtrError(f"families must be a list of family names, not {self.families!r}")
+                raise LtrError(
+                    f"families must be a list of family names, not {quoted(self.families)}"
+                )
             check_families(self.families)
         if not _is_int(self.n_grades) or not 2 <= self.n_grades <= MAX_GRADES:
             raise LtrError(
-                f"n_grades must be an integer from 2 to {MAX_GRADES}, not {self.n_grades!r}"
+                f"n_grades must be an integer from 2 to {MAX_GRADES}, not {quoted(self.n_grades)}"
             )
         if not _is_int(self.subqueries) or self.subqueries < 1:
-            raise LtrError(f"subqueries must be an integer >= 1, not {self.subqueries!r}")
+            raise LtrError(f"subqueries must be an integer >= 1, not {quoted(self.subqueries)}")
         if not _is_int(self.seed) or self.seed < 0:
-            raise LtrError(f"seed must be an integer >= 0, not {self.seed!r}")
+            raise LtrError(f"seed must be an integer >= 0, not {quoted(self.seed)}")
         self._check_ensemble()
 
     def _check_ensemble(self) -> None:
         if self.learner != "ensemble":
             if self.members or self.weights:
-                raise LtrError(f"only an ensemble has members and weights, not {self.learner!r}")
+                raise LtrError(
+                    f"only an ensemble has members and weights, not {quoted(self.learner)}"
+                )
             return
         if not self.members:
             raise LtrError("an ensemble needs at least one member")
@@ -131,7 +137,8 @@ class ModelSpec:
         bad = [w for w in self.weights if not isinstance(w, Real) or not math.isfinite(w) or w < 0]
         if bad or (self.weights and not sum(self.weights) > 0):
             raise LtrError(
-                f"ensemble weights must be finite, >= 0 and not all 0, got {list(self.weights)}"
+                "ensemble weights must be finite, >= 0 and not all 0, got "
+                f"{quoted(list(self.weights))}"
             )
 
     def to_dict(self) -> dict[str, Any]:
@@ -167,7 +174,7 @@ class ModelSpec:
                 invalid value; the message names the field.
         """
         if not isinstance(data, Mapping):
-            raise LtrError(f"{where}: expected an object of spec fields, not {data!r}")
+            raise LtrError(f"{where}: expected an object of spec fields, not {quoted(data)}")
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -181,7 +188,7 @@ class ModelSpec:
         for name in ("families", "members", "weights"):
             value = values.get(name)
             if value is not None and not isinstance(value, (list, tuple)):
-                raise LtrError(f"{where}: {name} must be a list, not {value!r}")
+                raise LtrError(f"{where}: {name} must be a list, not {quoted(value)}")
         if values.get("families") is not None:
             values["families"] = tuple(values["families"])
         values["members"] = tuple(
