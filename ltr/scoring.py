@@ -39,7 +39,7 @@ from scipy.stats import rankdata
 from ltr.data import parquet as tables
 from ltr.errors import DataError, LtrError, install_hint
 from ltr.features import featurize
-from ltr.features.vocabulary import warn_unknown_concepts
+from ltr.features.vocabulary import check_known_detections
 from ltr.fileio import atomic_path
 from ltr.situations import SITUATIONS
 
@@ -59,6 +59,7 @@ class PartResult:
     error: str | None = None
     data_error: bool = False
     unknown: dict[str, int] = field(default_factory=dict)
+    known: int = 0  # detections of concepts the model knows
     rows: int = 0
     seconds: float = 0.0
     peak_rss: int = 0
@@ -146,11 +147,16 @@ def score_part(
         result.rows = len(frame)
         vocabulary = trained.vocabulary
         detected = frame["concept"].notna()
-        known = frame["concept"].isin(vocabulary.concepts) | ~detected
-        if not known.all():
-            counts = frame.loc[~known, "concept"].value_counts()
+        unknown = detected & ~frame["concept"].isin(vocabulary.concepts)
+        result.known = int((detected & ~unknown).sum())
+        if unknown.any():
+            counts = frame.loc[unknown, "concept"].value_counts()
             result.unknown = {str(concept): int(n) for concept, n in counts.items()}
-            frame = frame[known.to_numpy()]
+            # no column for them: their rows stay as images without a detection, so a user or
+            # an image showing only such concepts is still counted and scored, as in memory
+            frame = frame.copy()
+            frame.loc[unknown, "concept"] = None
+            frame.loc[unknown, list(tables.NUMBER_COLUMNS)] = np.nan
         ratings = pd.DataFrame(
             vocabulary.ratings[vocabulary.rated],
             index=vocabulary.concepts[vocabulary.rated],
@@ -292,7 +298,7 @@ def score_table(
     schema = pa.schema([("user", pa.string()), *((s, pa.float64()) for s in SITUATIONS)])
     unknown: dict[str, int] = {}
     columns: list[np.ndarray] = []
-    users = rows = 0
+    users = rows = known = 0
     peaks: dict[str, int] = {}
     # closing(): on an error the engine stops at once (a cluster is shut down, not left to GC)
     with contextlib.closing(results), atomic_path(out) as tmp:
@@ -312,18 +318,19 @@ def score_table(
                         )
                     for concept, count in result.unknown.items():
                         unknown[concept] = unknown.get(concept, 0) + count
+                    known += result.known
                     users += result.scores.num_rows
                     rows += result.rows
                     peaks[result.worker] = max(peaks.get(result.worker, 0), result.peak_rss)
                     if progress is not None:
                         progress(done, len(tasks))
+            # over the whole table, before the output is in place: refused, or one warning
+            check_known_detections(str(table.root), known, unknown)
             if percentiles:
                 _add_percentiles(raw, tmp, np.concatenate(columns) if columns else np.zeros((0, 4)))
         finally:
             if raw != tmp:
                 raw.unlink(missing_ok=True)
-    if unknown:
-        warn_unknown_concepts(str(table.root), unknown)
     return ScoringSummary(
         out=out,
         engine=engine,
