@@ -40,8 +40,9 @@ class Scores:
 
     @property
     def official(self) -> float:
-        """The challenge's score: the mean over situations of the Pearson correlation."""
-        return float(self.pearson.mean())
+        """The challenge's score: the mean over situations of the Pearson correlation (NaN if
+        a situation's is: never the mean of the other three)."""
+        return self.mean("pearson")
 
     def mean(self, statistic: str = "pearson") -> float:
         """The mean over the four situations of one statistic.
@@ -52,7 +53,7 @@ class Scores:
         Returns:
             The mean.
         """
-        return float(self.statistic(statistic).mean())
+        return float(self.statistic(statistic).mean(skipna=False))
 
     def statistic(self, name: str) -> pd.Series:
         """One statistic per situation.
@@ -77,13 +78,47 @@ class Scores:
         return pd.DataFrame.from_dict(rows, orient="index", columns=[*SITUATIONS, "mean"])
 
 
+def unit_centred(values: np.ndarray, axis: int = 0) -> np.ndarray:
+    """`values` divided by the power of two just above their largest absolute value along
+    `axis`, then centred: what the Pearson correlation is computed from.
+
+    The correlation does not change when a column is scaled, but scipy's centring and norms
+    overflow on finite values near the float limit (a sum of 1e308s is inf: NaN, or 0 for
+    alternating signs). Scaled, every value lies in (-1, 1), so nothing overflows; a power of
+    two changes only exponents, so ordinary columns give scipy's result bit for bit before the
+    centring. Centring here as well as in the Pearson formula (a second pass, which removes the
+    rounding error of the first mean) keeps a tiny spread around a huge offset exact too.
+    Non-finite values are left as they are (their correlation is NaN).
+
+    Args:
+        values: Scores or labels, the users along `axis`.
+        axis: The axis of the users.
+
+    Returns:
+        The scaled, centred values (float64).
+
+    Example:
+        >>> unit_centred(np.array([1e308, -1e308, 1e308])).round(3).tolist()
+        [0.371, -0.742, 0.371]
+    """
+    values = np.asarray(values, dtype=float)
+    top = np.max(np.abs(values), axis=axis, keepdims=True)
+    exponent = np.where(np.isfinite(top), np.frexp(top)[1], 0)  # top = m * 2**e, 0.5 <= m < 1
+    scaled = np.ldexp(values, -exponent)
+    with np.errstate(invalid="ignore"):  # a column holding inf or NaN stays NaN
+        centred: np.ndarray = scaled - scaled.mean(axis=axis, keepdims=True)
+    return centred
+
+
 def pearson_columns(pred: np.ndarray, truth: np.ndarray, axis: int = 0) -> np.ndarray:
     """Pearson correlation of `pred` and `truth` along `axis` (users), for every other slice.
 
     Follows ``scipy.stats.pearsonr(pred, truth, axis=axis).statistic`` step by step (same
     centring, overflow-safe scaling, clipping to [-1, 1] and rounding for two observations; the
     results agree to ~1e-15, the tests check it), but without p-values, warnings or input
-    checks, so cross-validation can score many folds and the four situations in one call.
+    checks, so cross-validation can score many folds and the four situations in one call. Each
+    slice is scaled and centred first (`unit_centred`), so any finite values give their
+    correlation, even where scipy's sums overflow.
 
     Args:
         pred: Scores, e.g. ``users x 4``, or ``folds x users x 4`` with ``axis=1``.
@@ -112,6 +147,7 @@ def pearson_columns(pred: np.ndarray, truth: np.ndarray, axis: int = 0) -> np.nd
     const = np.all(x == np.take(x, [0], axis=axis), axis=axis) | np.all(
         y == np.take(y, [0], axis=axis), axis=axis
     )
+    x, y = unit_centred(x, axis), unit_centred(y, axis)
     with np.errstate(invalid="ignore", divide="ignore"):
         xm = x - x.mean(axis=axis, keepdims=True)
         ym = y - y.mean(axis=axis, keepdims=True)
@@ -233,7 +269,10 @@ def score_run(predictions: pd.DataFrame, labels: pd.DataFrame, *, name: str = "r
         y = truth[situation].to_numpy()
         _check_not_constant(x, f"the prediction of {name}", situation)
         _check_not_constant(y, "the ground truth", situation)
-        results["pearson"][situation] = float(stats.pearsonr(x, y).statistic)
+        # scipy's Pearson of the scaled, centred values: the same correlation, without
+        # overflow on huge finite values (`unit_centred`)
+        pearson = stats.pearsonr(unit_centred(x), unit_centred(y)).statistic
+        results["pearson"][situation] = float(pearson)
         results["spearman"][situation] = float(stats.spearmanr(x, y).statistic)
         results["kendall"][situation] = float(stats.kendalltau(x, y).statistic)
     series = {k: pd.Series(v, name=k).reindex(list(SITUATIONS)) for k, v in results.items()}

@@ -39,7 +39,7 @@ from scipy.stats import rankdata
 from ltr.data import parquet as tables
 from ltr.errors import DataError, LtrError, install_hint
 from ltr.features import featurize
-from ltr.features.vocabulary import warn_unknown_concepts
+from ltr.features.vocabulary import check_known_detections
 from ltr.fileio import atomic_path
 from ltr.situations import SITUATIONS
 
@@ -59,6 +59,7 @@ class PartResult:
     error: str | None = None
     data_error: bool = False
     unknown: dict[str, int] = field(default_factory=dict)
+    known: int = 0  # detections of concepts the model knows
     rows: int = 0
     seconds: float = 0.0
     peak_rss: int = 0
@@ -145,13 +146,14 @@ def score_part(
         frame = tables.read_part(Path(path))
         result.rows = len(frame)
         vocabulary = trained.vocabulary
-        unknown = (
-            frame["concept"].notna() & ~frame["concept"].isin(vocabulary.concepts)
-        ).to_numpy()
+        detected = frame["concept"].notna()
+        unknown = (detected & ~frame["concept"].isin(vocabulary.concepts)).to_numpy()
+        result.known = int((detected.to_numpy() & ~unknown).sum())
         if unknown.any():
             counts = frame.loc[unknown, "concept"].value_counts()
             result.unknown = {str(concept): int(n) for concept, n in counts.items()}
-            # the detection is ignored, not its image or user (as in the in-memory path)
+            # the detection is ignored, not its image or user (as in the in-memory path): its
+            # row stays as an image without a detection, so its user is still scored
             frame = frame.copy()
             frame.loc[unknown, "concept"] = None
             frame.loc[unknown, list(tables.NUMBER_COLUMNS)] = np.nan
@@ -299,7 +301,7 @@ def score_table(
     schema = pa.schema([("user", pa.string()), *((s, pa.float64()) for s in SITUATIONS)])
     unknown: dict[str, int] = {}
     columns: list[np.ndarray] = []
-    users = rows = 0
+    users = rows = known = 0
     peaks: dict[str, int] = {}
     # closing(): on an error the engine stops at once (a cluster is shut down, not left to GC)
     with contextlib.closing(results), atomic_path(out) as tmp:
@@ -319,18 +321,19 @@ def score_table(
                         )
                     for concept, count in result.unknown.items():
                         unknown[concept] = unknown.get(concept, 0) + count
+                    known += result.known
                     users += result.scores.num_rows
                     rows += result.rows
                     peaks[result.worker] = max(peaks.get(result.worker, 0), result.peak_rss)
                     if progress is not None:
                         progress(done, len(tasks))
+            # over the whole table, before the output is in place: refused, or one warning
+            check_known_detections(str(table.root), known, unknown)
             if percentiles:
                 _add_percentiles(raw, tmp, np.concatenate(columns) if columns else np.zeros((0, 4)))
         finally:
             if raw != tmp:
                 raw.unlink(missing_ok=True)
-    if unknown:
-        warn_unknown_concepts(str(table.root), unknown)
     return ScoringSummary(
         out=out,
         engine=engine,

@@ -42,7 +42,10 @@ def test_score_run_is_scipy_per_situation_and_the_mean_is_official(run_and_label
     scores = score_run(pred, truth)
     for situation in SITUATIONS:
         x, y = pred[situation].to_numpy(), truth[situation].to_numpy()
-        assert scores.pearson[situation] == stats.pearsonr(x, y).statistic
+        # scipy's on the scaled, centred values: the same to the last bit or two
+        assert scores.pearson[situation] == pytest.approx(
+            stats.pearsonr(x, y).statistic, rel=0, abs=1e-15
+        )
         assert scores.spearman[situation] == stats.spearmanr(x, y).statistic
         assert scores.kendall[situation] == stats.kendalltau(x, y).statistic
     assert scores.official == pytest.approx(np.mean([scores.pearson[s] for s in SITUATIONS]))
@@ -173,3 +176,85 @@ def test_pearson_columns_constant_gives_nan_and_two_points_give_exact_sign() -> 
     assert pearson_columns(np.array([1.0, 2.0]), np.array([5.0, 3.0])) == -1.0
     with pytest.raises(ValueError, match="at least two"):
         pearson_columns(np.array([1.0]), np.array([2.0]))
+
+
+# ------------------------------------------------------------------ huge (finite) values
+def huge_runs(n: int = 30) -> dict[str, np.ndarray]:
+    """Finite runs whose sums or norms overflow: near 1e308 with a tiny spread, and ±1e308."""
+    i = np.arange(n)
+    return {"offset": 1e308 - i * 1e292, "alternating": np.where(i % 2 == 0, 1e308, -1e308)}
+
+
+def exact_pearson(x: np.ndarray, y: np.ndarray) -> float:
+    """The correlation of the floats `x` as they are: shifted by their largest value first
+    (exact for values within a factor of 2 of it), or scaled by 2**-1024 (exact), then scipy's."""
+    shifted = x - x.max() if np.all(x > 0) else np.ldexp(x, -1024)
+    return scipy_pearson(shifted, y)
+
+
+@pytest.mark.parametrize("kind", ["offset", "alternating"])
+def test_huge_finite_runs_get_their_true_pearson(kind: str) -> None:
+    rng = np.random.default_rng(3)
+    users = [f"u{i}" for i in range(30)]
+    truth = rng.normal(size=(30, 4))
+    pred = truth + rng.normal(size=(30, 4))
+    pred[:, 0] = huge_runs()[kind]
+    expected = exact_pearson(pred[:, 0], truth[:, 0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow or near-constant warnings either
+        scores = score_run(frame(pred, users), frame(truth, users))
+        columns = pearson_columns(pred, truth)
+    assert scores.pearson["acc"] == pytest.approx(expected, abs=1e-12)
+    assert columns[0] == pytest.approx(expected, abs=1e-12)
+    assert scores.official == pytest.approx(scores.pearson.to_numpy().mean(), abs=1e-15)
+
+
+def test_the_mean_of_a_nan_situation_is_nan_not_the_mean_of_the_others() -> None:
+    from ltr.metrics import Scores
+
+    nan = pd.Series([0.5, np.nan, 0.5, 0.5], index=list(SITUATIONS))
+    assert np.isnan(Scores(nan, nan, nan, n_users=3).official)
+
+
+huge_scale = st.floats(1e290, 1e305) | st.floats(1e-300, 1e-250)
+moderate = st.floats(-1e3, 1e3, allow_nan=False, allow_infinity=False, allow_subnormal=False)
+
+
+@st.composite
+def moderate_situations(draw, min_users: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """A run and labels (users x 4) of moderate values, each column well spread."""
+    n = draw(st.integers(min_users, 30))
+    # every element drawn (no fill value), so that columns are rarely near constant
+    x = draw(arrays(np.float64, (n, 4), elements=moderate, fill=st.nothing()))
+    y = draw(arrays(np.float64, (n, 4), elements=moderate, fill=st.nothing()))
+    assume(well_spread(x) and well_spread(y))
+    return x, y
+
+
+def official(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    users = [f"u{i}" for i in range(len(x))]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow or near-constant warnings either
+        return score_run(frame(x, users), frame(y, users)).pearson.to_numpy()
+
+
+@settings(max_examples=200, deadline=None)
+@given(moderate_situations(), huge_scale, st.sampled_from([1.0, -1.0]))
+def test_pearson_is_invariant_to_huge_and_tiny_scales(pair, scale: float, sign: float) -> None:
+    x, y = pair
+    scaled = sign * scale * x
+    assume(np.all(np.isfinite(scaled)) and np.all((scaled != 0) == (x != 0)))
+    r = pearson_columns(x, y)
+    np.testing.assert_allclose(pearson_columns(scaled, y), sign * r, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(pearson_columns(scale * y, y), np.ones(4), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(official(scaled, y), sign * official(x, y), rtol=0, atol=1e-9)
+    np.testing.assert_allclose(official(scaled, scale * y), sign * r, rtol=0, atol=1e-9)
+
+
+@settings(max_examples=200, deadline=None)
+@given(moderate_situations(min_users=3))
+def test_score_run_matches_scipy_on_moderate_values(pair) -> None:
+    x, y = pair
+    expected = [scipy_pearson(x[:, j], y[:, j]) for j in range(4)]
+    np.testing.assert_allclose(official(x, y), expected, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(pearson_columns(x, y), expected, rtol=0, atol=1e-12)

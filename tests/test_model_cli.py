@@ -287,6 +287,49 @@ def test_bad_params_files_are_refused(data: Path, tmp_path: Path) -> None:
     assert str(misspelt) in output and len(output.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize(
+    ("model", "params", "message"),
+    [
+        (
+            "xgb-regression",
+            {"max_depth": -1},
+            "xgb-regression: XGBoost refused parameter 'max_depth' = -1: value -1 for Parameter "
+            "max_depth should be greater equal to 0",
+        ),
+        (
+            "lgbm-regression",
+            {"num_leaves": 1},
+            "lgbm-regression: LightGBM refused parameter 'num_leaves' = 1: Check failed: "
+            "(num_leaves) > (1)",
+        ),
+        ("ridge", {"alpha": "x"}, "ridge: alpha must be 'auto' or a number > 0, not 'x'"),
+        ("lgbm-regression", {"n_estimators": -5}, "n_estimators must be an integer >= 1"),
+        ("xgb-regression", {"objective": "nosuch"}, "parameter 'objective' cannot be set"),
+    ],
+)
+def test_bad_parameter_values_are_one_line_for_cv_and_train(
+    data: Path,
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
+    model: str,
+    params: dict,
+    message: str,
+) -> None:
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps({"params": params}))
+    report = tmp_path / "cv.json"
+    for command in (
+        ("cv", data, "-m", model, "--params", path, "-k", "2", "-r", "1", "--report", report),
+        ("train", data, "-m", model, "--params", path, "--model-dir", tmp_path / "m"),
+    ):
+        output = fails(message, *command)
+        errors = [line for line in output.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1 and "bug in ltr" not in output, output
+        assert output.strip().splitlines()[-1] == errors[0]  # nothing after it
+    assert "[LightGBM]" not in "".join(capfd.readouterr())  # LightGBM's own Fatal lines
+    assert not (tmp_path / "m").exists() and not report.exists()
+
+
 def test_missing_model_dir_wrong_split_and_unknown_extension(
     data: Path, model_dir: Path, tmp_path: Path
 ) -> None:

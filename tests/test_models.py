@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from pathlib import Path
 from typing import ClassVar
 
@@ -22,7 +23,7 @@ from sklearn.model_selection import KFold
 from ltr.baseline import base_scores, fit_base_threshold
 from ltr.data.dataset import Dataset
 from ltr.data.synthetic import generate_synthetic
-from ltr.errors import DataError, LtrError
+from ltr.errors import DataError, LtrError, ModelError
 from ltr.features import FeatureConfig, FeatureMatrix, featurize
 from ltr.metrics import pearson_columns
 from ltr.models import PRESETS, ModelSpec, build_model, preset
@@ -694,3 +695,144 @@ def test_extra_trees_checks_its_parameter_names_against_scikit_learn() -> None:
         ModelSpec("extra-trees", params={"min_sample_leaf": 3})
     with pytest.raises(LtrError, match="unknown parameter 'random_state' for extra-trees"):
         ModelSpec("extra-trees", params={"random_state": 3})  # the spec's seed sets it
+
+
+# ------------------------------------------------------------------ parameter value checks
+@pytest.mark.parametrize(
+    ("learner", "params", "message"),
+    [
+        ("ridge", {"alpha": -1}, "alpha must be 'auto' or a number > 0, not -1"),
+        ("ridge", {"alpha": 0}, "alpha must be 'auto' or a number > 0, not 0"),
+        ("ridge", {"alpha": "x"}, "alpha must be 'auto' or a number > 0, not 'x'"),
+        ("ridge", {"alpha": True}, "alpha must be 'auto' or a number > 0, not True"),
+        ("ridge", {"block_scale": "yes"}, "block_scale must be true or false, not 'yes'"),
+        ("extra-trees", {"multi_output": 1}, "multi_output must be true or false, not 1"),
+        ("lgbm-regression", {"num_boost_round": 0}, "num_boost_round must be an integer >= 1"),
+        ("lgbm-regression", {"n_estimators": -5}, "n_estimators must be an integer >= 1, not -5"),
+        ("lgbm-regression", {"num_boost_round": "abc"}, "an integer >= 1, not 'abc'"),
+        ("xgb-regression", {"num_boost_round": 2.5}, "an integer >= 1, not 2.5"),
+        (
+            "lgbm-regression",
+            {"num_boost_round": 5, "n_estimators": 9},
+            "num_boost_round, n_estimators name the same parameter: give it once",
+        ),
+        ("lgbm-pearson", {"pearson_eps": 0}, "pearson_eps must be a finite number > 0, not 0"),
+        ("xgb-pearson", {"pearson_eps": -1}, "pearson_eps must be a finite number > 0, not -1"),
+        (
+            "lgbm-regression",
+            {"num_leaves": {"a": 1}},
+            "num_leaves must be a number, a string, true/false or a list of them",
+        ),
+    ],
+)
+def test_values_ltr_reads_itself_are_checked_with_the_spec(
+    learner: str, params: dict, message: str
+) -> None:
+    with pytest.raises(LtrError, match=rf"^{learner}: .*{message}"):
+        ModelSpec(learner, params=params)
+
+
+def test_a_spec_needs_at_least_one_family() -> None:
+    with pytest.raises(LtrError, match=r"^p.json: families must name at least one family"):
+        PRESETS["ridge"].merged({"families": []}, where="p.json")
+
+
+@pytest.mark.parametrize(
+    ("learner", "params", "message"),
+    [
+        (
+            "xgb-regression",
+            {"objective": "nosuch"},
+            "xgb-regression: parameter 'objective' cannot be set: its objective is fixed "
+            "(reg:squarederror); for another objective choose another learner: xgb-pairwise "
+            "(rank:pairwise), xgb-ndcg (rank:ndcg), xgb-pearson (Pearson)",
+        ),
+        (
+            "xgb-regression",
+            {"objective": "rank:ndcg"},
+            "its objective is fixed (reg:squarederror); use the learner xgb-ndcg for rank:ndcg",
+        ),
+        (
+            "lgbm-regression",
+            {"application": "lambdarank"},
+            "lgbm-regression: parameter 'application' cannot be set: its objective is fixed "
+            "(regression); use the learner lgbm-lambdarank for lambdarank",
+        ),
+        ("xgb-pairwise", {"seed": 3}, "ltr sets it from the spec's seed"),
+        ("lgbm-pearson", {"random_state": 3}, "ltr sets it from the spec's seed"),
+        ("lgbm-regression", {"n_jobs": 3}, "ltr sets it from --threads"),
+        ("xgb-ndcg", {"nthread": 3}, "ltr sets it from --threads"),
+        ("xgb-regression", {"tree_method": "exact"}, "ltr sets it itself"),
+        ("lgbm-lambdarank", {"verbose": 1}, "ltr sets it itself"),
+    ],
+)
+def test_parameters_ltr_sets_itself_are_refused_not_silently_replaced(
+    learner: str, params: dict, message: str
+) -> None:
+    with pytest.raises(LtrError, match=re.escape(message)):
+        ModelSpec(learner, params=params)
+
+
+def test_every_boosting_learner_refuses_an_objective_and_names_the_alternatives() -> None:
+    boosting = [key for key in LEARNERS if key.startswith(("lgbm-", "xgb-"))]
+    for key in boosting:
+        with pytest.raises(LtrError, match="its objective is fixed") as error:
+            ModelSpec(key, params={"objective": "huber"})
+        others = [k for k in boosting if k != key and k[:4] == key[:4]]
+        assert all(other in str(error.value) for other in others), str(error.value)
+    for key in ("ridge", "extra-trees"):  # no objective parameter at all
+        with pytest.raises(LtrError, match=f"unknown parameter 'objective' for {key}"):
+            ModelSpec(key, params={"objective": "huber"})
+
+
+@pytest.mark.parametrize(
+    ("learner", "params", "message"),
+    [
+        (
+            "xgb-regression",
+            {"max_depth": -1},
+            "xgb-regression: XGBoost refused parameter 'max_depth' = -1: value -1 for Parameter "
+            "max_depth should be greater equal to 0",
+        ),
+        (
+            "lgbm-regression",
+            {"num_leaves": 1},
+            "lgbm-regression: LightGBM refused parameter 'num_leaves' = 1: Check failed: "
+            "(num_leaves) > (1)",
+        ),
+        (
+            "lgbm-pearson",
+            {"num_leaves": "abc"},
+            "lgbm-pearson: LightGBM refused parameter 'num_leaves' = 'abc': Parameter num_leaves "
+            'should be of type int, got "abc"',
+        ),
+        (
+            "extra-trees",
+            {"n_estimators": 0},
+            "extra-trees: scikit-learn refused parameter 'n_estimators' = 0: The 'n_estimators' "
+            "parameter of ExtraTreesRegressor must be an int in the range [1, inf). Got 0 instead.",
+        ),
+        (
+            "xgb-pairwise",
+            {"eta": "x"},
+            "xgb-pairwise: XGBoost refused parameter 'learning_rate': Invalid Parameter format "
+            "for learning_rate expect float but value='x'",
+        ),
+    ],
+)
+def test_a_value_the_back_end_refuses_is_one_model_error_line(
+    learner: str, params: dict, message: str, data: Data, capfd: pytest.CaptureFixture[str]
+) -> None:
+    spec = fast(ModelSpec(learner, families=("freq", "base"))).merged({"params": params})
+    for candidate in (spec, ModelSpec("ensemble", members=(PRESETS["base"], spec))):
+        with pytest.raises(ModelError) as error:
+            build_model(candidate).fit(data.train, data.labels)
+        assert str(error.value) == message  # one line: no source path, no second line
+    captured = capfd.readouterr()
+    assert "[LightGBM]" not in captured.out + captured.err
+
+
+def test_families_that_give_no_column_are_refused(data: Data) -> None:
+    without_boxes = data.train.select([f for f in data.train.families if f != "area"])
+    with pytest.raises(ModelError, match=r"^ridge: the feature families area give no column"):
+        build_model(ModelSpec("ridge", families=("area",))).fit(without_boxes, data.labels)

@@ -342,6 +342,36 @@ BAD_TABLES = {
 }
 
 
+def test_a_table_sharing_no_concept_with_the_model_is_refused(synth: dict, tmp_path: Path) -> None:
+    """Counted over the whole table: parts with no known concept are fine if others have."""
+    folder = _table(tmp_path, [_rows("u1"), _rows("u2", n=2)])
+    for part in folder.glob("*.parquet"):
+        frame = pd.read_parquet(part)
+        frame["concept"] = "NEW1"
+        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), part)
+    out = tmp_path / "out.parquet"
+    with pytest.raises(ModelError) as caught:
+        score_table(synth["root"] / "ridge", folder, out)
+    assert str(caught.value).startswith(
+        f"{folder}: none of its 5 detections is of a concept the model was trained with"
+    ), str(caught.value)
+    assert "trained on another data set" in str(caught.value)
+    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad"]  # no temporary file left
+    # one part with a concept of the model's: scored, the others' detections ignored
+    extra = pa.Table.from_pandas(_rows("u3", n=1), preserve_index=False)
+    pq.write_table(extra, folder / "p2.parquet")
+    with pytest.warns(LtrWarning, match="1 concept"):
+        summary = score_table(synth["root"] / "ridge", folder, out)
+    assert summary.users == 3 and summary.unknown == {"NEW1": 5}
+    # users and images showing only unknown concepts are scored as in memory (not dropped)
+    trained = synth["models"]["ridge"]
+    profiles = read_dataset(folder, ratings=synth["dataset"].ratings)
+    with pytest.warns(LtrWarning, match="1 concept"):
+        features = featurize(profiles, SPLIT, trained.feature_config, trained.vocabulary)
+    _assert_same_scores(read_scores(out), trained.model.predict(features))
+
+
 @pytest.mark.parametrize("case", sorted(BAD_TABLES))
 def test_bad_input_is_one_line_naming_file_and_row_and_nothing_is_written(
     case: str, synth: dict, tmp_path: Path

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from ltr.cli.main import app
 from ltr.data import load_dataset
 from ltr.data.synthetic import write_synthetic
-from ltr.errors import LtrWarning
+from ltr.errors import LtrWarning, ModelError
 from ltr.explain import explain_user
 from ltr.features import Vocabulary, featurize
 from ltr.models.persistence import load_trained
@@ -110,6 +110,46 @@ def test_a_concept_never_seen_is_ignored_with_a_warning_and_counts(
     out = tmp_path / "run.json"
     run("predict", folders["model"], folders["with_new"], "--split", "test", "--out", out)
     pd.testing.assert_frame_equal(read_run(out), baseline.rename_axis(read_run(out).index.name))
+
+
+def only_other_concepts(folders: dict[str, Path], tmp_path: Path) -> Path:
+    """The scored-only folder with every detection renamed to a concept the model never saw
+    (as data from another data set look to it), except the users of split val."""
+    other = tmp_path / "other-data-set"
+    shutil.copytree(folders["scored_only"], other)
+    path = other / "predictions_test.json"
+    raw = json.loads(path.read_text())
+    for images in raw.values():
+        for detections in images.values():
+            detections[:] = [f"OTHER_{line}" for line in detections]
+    path.write_text(json.dumps(raw))
+    return other
+
+
+def test_data_sharing_no_concept_with_the_model_is_refused(
+    folders: dict[str, Path], tmp_path: Path
+) -> None:
+    other = only_other_concepts(folders, tmp_path)
+    dataset = load_dataset(other)
+    count = int((dataset.detections["user"].isin(dataset.split_users("test"))).sum())
+    trained = load_trained(folders["model"])
+    with pytest.raises(ModelError) as caught:
+        trained.predict(dataset, "test")
+    message = str(caught.value)
+    assert message.startswith(
+        f"{dataset.name} test: none of its {count} detections is of a concept the model was "
+        "trained with"
+    ), message
+    assert "trained on another data set" in message and "\n" not in message
+    trained.predict(dataset, "val")  # untouched split: its concepts are the model's
+
+    out = tmp_path / "run.json"
+    result = runner.invoke(
+        app, ["predict", str(folders["model"]), str(other), "--split", "test", "--out", str(out)]
+    )
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert result.exit_code == 1 and errors == [f"error: {message}"], result.output
+    assert "Traceback" not in result.output and not out.exists()
 
 
 def test_explain_works_on_a_folder_with_other_concepts(folders: dict[str, Path]) -> None:

@@ -37,6 +37,33 @@ def warn_unknown_concepts(where: str, counts: Mapping[str, int]) -> None:
     )
 
 
+def check_known_detections(where: str, known: int, unknown: Mapping[str, int]) -> None:
+    """What to do about detections of concepts a model was not trained with (it has no column
+    for them): nothing if there are none; a warning (`warn_unknown_concepts`) if some of the
+    data's detections are known; refuse the data if none is -- every user would get the score
+    of a profile without detections, which points to a model trained on another data set.
+
+    Args:
+        where: The data (folder and split, or table), in messages.
+        known: Detections of concepts the model knows.
+        unknown: Detections of the other concepts, per concept.
+
+    Raises:
+        ModelError: The data has detections and none is of a concept the model knows.
+    """
+    if not unknown:
+        return
+    if known == 0:
+        ranked = sorted(unknown.items(), key=lambda item: -item[1])
+        shown = ", ".join(concept for concept, _ in ranked[:3])
+        raise ModelError(
+            f"{where}: none of its {sum(unknown.values())} detections is of a concept the model "
+            f"was trained with ({len(ranked)} other concept(s), e.g. {shown}); the model was "
+            "probably trained on another data set"
+        )
+    warn_unknown_concepts(where, unknown)
+
+
 @dataclass(frozen=True, eq=False)
 class Vocabulary:
     """Concepts in column order, their ratings, and whether box features exist.
@@ -105,13 +132,19 @@ class Vocabulary:
         """`detections` without those of concepts outside the vocabulary (a warning counts them).
 
         A model has no column for a concept it never saw, so such detections cannot count;
-        saying so (with counts) keeps a changed detector or data source from going unnoticed.
+        saying so (with counts) keeps a changed detector or data source from going unnoticed,
+        and data none of whose detections the model knows is refused
+        (`check_known_detections`).
+
+        Raises:
+            ModelError: `detections` is not empty and holds no concept of the vocabulary.
         """
         known = detections["concept"].isin(self.concepts).to_numpy()
         if known.all():
             return detections
         unknown = detections.loc[~known, "concept"].value_counts()
-        warn_unknown_concepts(where, {str(c): int(n) for c, n in unknown.items()})
+        counts = {str(c): int(n) for c, n in unknown.items()}
+        check_known_detections(where, int(known.sum()), counts)
         return detections[known].reset_index(drop=True)
 
     def check_ratings(self, dataset: Dataset) -> None:

@@ -23,6 +23,7 @@ from ltr.errors import ModelError
 from ltr.features import FeatureMatrix
 from ltr.fileio import write_json_atomic
 from ltr.models.calibration import FITTED, Calibrator
+from ltr.models.learners import backend_refusal
 from ltr.models.spec import ModelSpec
 from ltr.situations import SITUATIONS
 
@@ -87,16 +88,31 @@ class ProfileModel(ABC):
             The trained model itself.
 
         Raises:
-            ModelError: A user of `features` has no labels.
+            ModelError: A user of `features` has no labels, the spec's families give no
+                column, or the back-end refuses a parameter value (one line naming the
+                learner, the parameter and the back-end's reason).
         """
         y = aligned_labels(features, labels)
         selected = self.select(features)
+        if selected.shape[1] == 0 and self.spec.families is not None:
+            raise ModelError(
+                f"{self.spec.learner}: the feature families {', '.join(self.spec.families)} "
+                "give no column on these data (e.g. 'area' needs boxes)"
+            )
         self.feature_names_ = list(selected.columns["name"])
         self.calibrator_: Calibrator | None = None
-        if self.spec.calibration in FITTED:
-            oof = self._out_of_fold_scores(selected, y)
-            self.calibrator_ = Calibrator(self.spec.calibration).fit(oof, y)
-        self._fit_scores(selected, y)
+        try:
+            if self.spec.calibration in FITTED:
+                oof = self._out_of_fold_scores(selected, y)
+                self.calibrator_ = Calibrator(self.spec.calibration).fit(oof, y)
+            self._fit_scores(selected, y)
+        except Exception as error:
+            # the one place a back-end's refusal of a value becomes the user's error; an
+            # ensemble's member has translated its own already (a ModelError passes through)
+            refusal = backend_refusal(self.spec.learner, self.spec.params, error)
+            if refusal is None:
+                raise
+            raise refusal from None
         return self
 
     def predict_array(self, features: FeatureMatrix) -> np.ndarray:

@@ -11,18 +11,35 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
+import os
 import re
+import sys
+import tempfile
+import threading
 import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from numbers import Integral, Real
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
+from ltr.errors import LtrError, ModelError
 from ltr.fileio import write_json_atomic, write_text_atomic
-from ltr.models.objectives import OBJECTIVE_PARAMS, PearsonObjective, split_objective_params
+from ltr.models.objectives import (
+    OBJECTIVE_PARAMS,
+    PearsonObjective,
+    check_eps,
+    split_objective_params,
+)
 from ltr.models.params import plain
+
+#: Why a parameter ltr sets itself cannot come from a spec (`Learner.fixed_params`).
+SEED_HINT = "ltr sets it from the spec's seed (--seed)"
+THREADS_HINT = "ltr sets it from --threads"
+OWN_HINT = "ltr sets it itself"
 
 
 def relevance_grades(labels: np.ndarray, n_grades: int) -> np.ndarray:
@@ -80,6 +97,47 @@ class Learner(ABC):
         known = cls.known_params()
         return [name for name in params if name not in known]
 
+    @classmethod
+    def fixed_params(cls) -> dict[str, str]:
+        """Names the back-end knows but ltr sets itself, with what to do instead: a value in a
+        spec would be replaced silently (and still be recorded in reports)."""
+        return {}
+
+    @classmethod
+    def check_params(cls, params: Mapping[str, Any]) -> None:
+        """Refuse, when the spec is built, what ltr can judge without the back-end: names it
+        sets itself (`fixed_params`) and the values it reads itself. Values only the back-end
+        reads are checked by the back-end when fitting (`backend_refusal` words its error).
+
+        Raises:
+            LtrError: ``"<learner>: ..."``, naming the parameter.
+        """
+        fixed = cls.fixed_params()
+        for name in params:
+            if name in fixed:
+                raise LtrError(f"{cls.key}: parameter {name!r} cannot be set: {fixed[name]}")
+        if "pearson_eps" in cls.own_params and "pearson_eps" in params:
+            try:
+                check_eps(params["pearson_eps"])
+            except LtrError as error:
+                raise LtrError(f"{cls.key}: {error}") from None
+
+    @classmethod
+    def _objective_hint(cls, family: type[Learner], value: object) -> str:
+        """Why ``objective`` cannot be set, and which learner of the same back-end to use."""
+        label = getattr(cls, "objective_label", None) or getattr(cls, "objective", "")
+        others = {
+            other.key: getattr(other, "objective_label", None) or getattr(other, "objective", "")
+            for other in LEARNERS.values()
+            if issubclass(other, family) and other is not cls
+        }
+        text = f"its objective is fixed ({label})"
+        match = [key for key, objective in others.items() if objective == value]
+        if match:
+            return f"{text}; use the learner {match[0]} for {value}"
+        listed = ", ".join(f"{key} ({objective})" for key, objective in others.items())
+        return f"{text}; for another objective choose another learner: {listed}"
+
     @abstractmethod
     def fit(
         self, X: np.ndarray, y: np.ndarray, query_ids: np.ndarray, blocks: np.ndarray | None = None
@@ -122,11 +180,78 @@ class Learner(ABC):
     def load(self, path: Path) -> Learner: ...
 
 
+def _whole_count(cls: type[Learner], name: str, value: object) -> int:
+    """A count ltr reads itself (boosting rounds): an integer >= 1, else an LtrError."""
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
+        raise LtrError(f"{cls.key}: {name} must be an integer >= 1, not {value!r}")
+    return int(value)
+
+
+def _flag(cls: type[Learner], name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise LtrError(f"{cls.key}: {name} must be true or false, not {value!r}")
+    return value
+
+
+#: Held while one thread holds file descriptor 2 (`_native_fatal_lines_dropped`).
+_HOLDING_STDERR = threading.Lock()
+
+
+@contextlib.contextmanager
+def _native_fatal_lines_dropped() -> Iterator[None]:
+    """Hold what LightGBM's C++ side writes to the process's stderr while it runs.
+
+    On a bad parameter LightGBM writes ``[LightGBM] [Fatal] <reason>`` straight to file
+    descriptor 2 and then raises LightGBMError with the same reason -- whatever its
+    ``verbosity``, and past any logger `lightgbm.register_logger` installs. The error becomes one
+    line (`backend_refusal`), so that raw line is dropped; anything else written meanwhile is
+    passed on when LightGBM returns. One thread at a time: another one fitting meanwhile leaves
+    descriptor 2 alone (and its Fatal line, if any, is dropped only while the first holds it).
+    """
+    if not _HOLDING_STDERR.acquire(blocking=False):
+        yield
+        return
+    try:
+        with contextlib.suppress(ValueError, OSError):
+            sys.stderr.flush()
+        try:
+            saved = os.dup(2)
+        except OSError:  # no descriptor 2 (a detached process): nothing to hold
+            saved = -1
+        if saved < 0:
+            yield
+            return
+        with tempfile.TemporaryFile() as held:
+            os.dup2(held.fileno(), 2)
+            try:
+                yield
+            finally:
+                with contextlib.suppress(ValueError, OSError):
+                    sys.stderr.flush()
+                os.dup2(saved, 2)
+                os.close(saved)
+                held.seek(0)
+                lines = held.read().splitlines(keepends=True)
+                kept = b"".join(
+                    line for line in lines if not line.startswith(b"[LightGBM] [Fatal]")
+                )
+                if kept.strip():
+                    os.write(2, kept)
+    finally:
+        _HOLDING_STDERR.release()
+
+
+#: Value types LightGBM's parameter string takes (anything else is a TypeError inside it).
+_LIGHTGBM_SCALARS = (str, Real)
+
+
 class LightGBMLearner(Learner):
     """LightGBM through its native `train` API (native parameter names, text model files)."""
 
     suffix = ".txt"
     objective: ClassVar[str]
+    #: How messages name the objective (the class's `objective` if None).
+    objective_label: ClassVar[str | None] = None
     own_params = frozenset({"num_boost_round"})
     defaults: ClassVar[dict[str, Any]] = {
         "learning_rate": 0.03,
@@ -148,9 +273,52 @@ class LightGBMLearner(Learner):
         aliases = lgb.basic._ConfigAliases._get_all_param_aliases()
         return {*cls.own_params, *aliases, *(a for names in aliases.values() for a in names)}
 
+    @staticmethod
+    def _aliases(name: str) -> set[str]:
+        """`name` and LightGBM's aliases of it."""
+        import lightgbm as lgb
+
+        return set(lgb.basic._ConfigAliases.get(name))
+
+    @classmethod
+    def fixed_params(cls) -> dict[str, str]:
+        fixed = {name: OWN_HINT for name in ("deterministic", "force_col_wise")}
+        fixed.update(dict.fromkeys(cls._aliases("verbosity"), OWN_HINT))
+        fixed.update(dict.fromkeys(cls._aliases("seed"), SEED_HINT))
+        fixed.update(dict.fromkeys(cls._aliases("num_threads"), THREADS_HINT))
+        return fixed
+
+    @classmethod
+    def check_params(cls, params: Mapping[str, Any]) -> None:
+        for name, value in params.items():
+            if name in cls._aliases("objective"):
+                hint = cls._objective_hint(LightGBMLearner, value)
+                raise LtrError(f"{cls.key}: parameter {name!r} cannot be set: {hint}")
+        super().check_params(params)
+        rounds = [name for name in params if name in cls._aliases("num_iterations")]
+        if len(rounds) > 1:
+            raise LtrError(f"{cls.key}: {', '.join(rounds)} name the same parameter: give it once")
+        for name in rounds:
+            _whole_count(cls, name, params[name])
+        for name, value in params.items():
+            items = value if isinstance(value, (list, tuple)) else [value]
+            if not all(isinstance(v, _LIGHTGBM_SCALARS) for v in items):
+                raise LtrError(
+                    f"{cls.key}: {name} must be a number, a string, true/false or a list of "
+                    f"them, not {value!r}"
+                )
+
     def _train_params(self) -> tuple[dict[str, Any], int]:
         params = {**self.defaults, **self.params}
-        rounds = int(params.pop("num_boost_round"))
+        # ltr passes the rounds itself: LightGBM would take an alias (n_estimators...) from
+        # `params` instead, with a warning
+        given = [
+            params.pop(name) for name in self._aliases("num_iterations") if name in self.params
+        ]
+        rounds = _whole_count(
+            type(self), "num_boost_round", given[0] if given else params["num_boost_round"]
+        )
+        params.pop("num_boost_round", None)
         params.update(
             objective=self.objective,
             seed=self.seed,
@@ -168,8 +336,9 @@ class LightGBMLearner(Learner):
 
         params, rounds = self._train_params()
         group = group_sizes(query_ids) if self.uses_queries else None
-        data = lgb.Dataset(X, label=y, group=group, params={"verbosity": -1})
-        self.booster_ = lgb.train(params, data, num_boost_round=rounds)
+        with _native_fatal_lines_dropped():
+            data = lgb.Dataset(X, label=y, group=group, params={"verbosity": -1})
+            self.booster_ = lgb.train(params, data, num_boost_round=rounds)
         return self
 
     def predict(self, X: np.ndarray) -> np.ndarray:
@@ -213,6 +382,7 @@ class LightGBMPearson(LightGBMLearner):
 
     key = "lgbm-pearson"
     objective = "custom"
+    objective_label = "Pearson"
     uses_queries = True
     # Leaves of 10 users instead of 20: +0.008 / +0.014 mean Pearson in seed-0 CV on aware2023 /
     # lervup2021 (40 lost 0.013 / 0.017); learning rate, rounds, eps and lambda_l2 were at
@@ -229,8 +399,9 @@ class LightGBMPearson(LightGBMLearner):
         options, params = split_objective_params(params)
         objective = PearsonObjective(y, query_ids, **options)
         params["objective"] = objective.lightgbm  # LightGBM 4: a callable objective
-        data = lgb.Dataset(X, label=y, params={"verbosity": -1})
-        self.booster_ = lgb.train(params, data, num_boost_round=rounds)
+        with _native_fatal_lines_dropped():
+            data = lgb.Dataset(X, label=y, params={"verbosity": -1})
+            self.booster_ = lgb.train(params, data, num_boost_round=rounds)
         return self
 
 
@@ -239,6 +410,8 @@ class XGBoostLearner(Learner):
 
     suffix = ".json"
     objective: ClassVar[str]
+    #: How messages name the objective (the class's `objective` if None).
+    objective_label: ClassVar[str | None] = None
     own_params = frozenset({"num_boost_round"})
     defaults: ClassVar[dict[str, Any]] = {
         "eta": 0.03,
@@ -298,9 +471,29 @@ class XGBoostLearner(Learner):
         walk(config)
         return {*names, *cls.defaults, *cls.own_params, *XGBOOST_RANKING_PARAMS}
 
+    @classmethod
+    def fixed_params(cls) -> dict[str, str]:
+        return {
+            "seed": SEED_HINT,
+            "random_state": SEED_HINT,
+            "nthread": THREADS_HINT,
+            "n_jobs": THREADS_HINT,
+            "tree_method": OWN_HINT,
+            "verbosity": OWN_HINT,
+        }
+
+    @classmethod
+    def check_params(cls, params: Mapping[str, Any]) -> None:
+        if "objective" in params:
+            hint = cls._objective_hint(XGBoostLearner, params["objective"])
+            raise LtrError(f"{cls.key}: parameter 'objective' cannot be set: {hint}")
+        super().check_params(params)
+        if "num_boost_round" in params:
+            _whole_count(cls, "num_boost_round", params["num_boost_round"])
+
     def _train_params(self) -> tuple[dict[str, Any], int]:
         params = {**self.defaults, **self.params}
-        rounds = int(params.pop("num_boost_round"))
+        rounds = _whole_count(type(self), "num_boost_round", params.pop("num_boost_round"))
         # verbosity 0: XGBoost's warnings would reach the user as raw UserWarning blocks;
         # parameter names are checked up front instead (`unknown_params`).
         params.update(
@@ -392,6 +585,7 @@ class XGBoostPearson(XGBoostLearner):
     key = "xgb-pearson"
     # Only names the identity link for prediction; the gradients come from `obj=`.
     objective = "reg:squarederror"
+    objective_label = "Pearson"
     uses_queries = True
     defaults = {**XGBoostLearner.defaults, "min_child_weight": 1.0, **OBJECTIVE_PARAMS}
     own_params = frozenset({*XGBoostLearner.own_params, *OBJECTIVE_PARAMS})
@@ -439,6 +633,15 @@ class RidgeLearner(Learner):
     defaults: ClassVar[dict[str, Any]] = {"alpha": "auto", "block_scale": True}
     own_params = frozenset(defaults)
     ALPHAS: ClassVar[np.ndarray] = np.logspace(-1, 4, 16)
+
+    @classmethod
+    def check_params(cls, params: Mapping[str, Any]) -> None:
+        super().check_params(params)
+        alpha = params.get("alpha", "auto")
+        number = isinstance(alpha, Real) and not isinstance(alpha, bool)
+        if alpha != "auto" and not (number and math.isfinite(alpha) and alpha > 0):
+            raise LtrError(f"{cls.key}: alpha must be 'auto' or a number > 0, not {alpha!r}")
+        _flag(cls, "block_scale", params.get("block_scale", True))
 
     def fit(
         self, X: np.ndarray, y: np.ndarray, query_ids: np.ndarray, blocks: np.ndarray | None = None
@@ -533,6 +736,11 @@ class ExtraTreesLearner(Learner):
         "multi_output": True,
     }
     own_params = frozenset({"multi_output"})
+
+    @classmethod
+    def check_params(cls, params: Mapping[str, Any]) -> None:
+        super().check_params(params)
+        _flag(cls, "multi_output", params.get("multi_output", True))
 
     @classmethod
     def known_params(cls) -> set[str]:
@@ -666,3 +874,67 @@ LEARNERS: dict[str, type[Learner]] = {
         ExtraTreesLearner,
     )
 }
+
+
+def _backend_errors() -> dict[type[BaseException], str]:
+    """The exception types with which the back-ends refuse a parameter value, by back-end name.
+
+    Looked up in `sys.modules`: a back-end that was never imported raised nothing (and is not
+    imported just to check)."""
+    found: dict[type[BaseException], str] = {}
+    for module, name, label in (
+        ("xgboost.core", "XGBoostError", "XGBoost"),
+        ("lightgbm.basic", "LightGBMError", "LightGBM"),
+        ("sklearn.utils._param_validation", "InvalidParameterError", "scikit-learn"),
+    ):
+        kind = getattr(sys.modules.get(module), name, None)
+        if isinstance(kind, type) and issubclass(kind, BaseException):
+            found[kind] = label
+    return found
+
+
+#: Where the back-ends name the parameter in their messages (XGBoost "value -1 for Parameter
+#: max_depth ...", LightGBM "Check failed: (num_leaves) > (1)" and "Parameter num_leaves should
+#: ...", scikit-learn "The 'alpha' parameter of Ridge ...").
+_PARAMETER_IN_MESSAGE = re.compile(
+    r"[Pp]arameter (?:format for )?(\w+)|The '(\w+)' parameter|Check failed: \((\w+)\)"
+)
+#: LightGBM's checks end with the C++ source location: no use to the user.
+_SOURCE_LOCATION = re.compile(r"\s+at \S+, line \d+\s*\.?\s*$")
+
+
+def backend_refusal(
+    learner: str, params: Mapping[str, Any], error: BaseException
+) -> ModelError | None:
+    """A back-end's refusal of the parameters as one line: the learner, the parameter (and its
+    value in the spec) if the back-end names it, and the first line of the back-end's reason.
+
+    Args:
+        learner: The learner's key.
+        params: The spec's parameters (for the value given).
+        error: What fitting raised.
+
+    Returns:
+        The ModelError to raise instead, or None when `error` is not a back-end's refusal
+        (then it is a bug, and must stay what it is).
+
+    Example:
+        >>> from sklearn.utils._param_validation import InvalidParameterError
+        >>> error = InvalidParameterError("The 'alpha' parameter of Ridge: -1 < 0")
+        >>> print(backend_refusal("ridge", {"alpha": -1}, error))
+        ridge: scikit-learn refused parameter 'alpha' = -1: The 'alpha' parameter of Ridge: -1 < 0
+    """
+    label = next((v for k, v in _backend_errors().items() if isinstance(error, k)), None)
+    if label is None:
+        return None
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    reason = _SOURCE_LOCATION.sub("", lines[0]) if lines else type(error).__name__
+    found = _PARAMETER_IN_MESSAGE.search(reason)
+    name = next((g for g in found.groups() if g), None) if found else None
+    if name is None:
+        what = "the parameters"
+    elif name in params:
+        what = f"parameter {name!r} = {params[name]!r}"
+    else:
+        what = f"parameter {name!r}"
+    return ModelError(f"{learner}: {label} refused {what}: {reason}")

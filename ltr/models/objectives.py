@@ -145,8 +145,10 @@ def _query_terms(
     return a, spread, r
 
 
-def _check_eps(eps: float) -> float:
-    if not (isinstance(eps, (int, float)) and math.isfinite(eps) and eps > 0):
+def check_eps(eps: float) -> float:
+    """`eps` as a float; an LtrError unless it is a finite number > 0 (``pearson_eps``)."""
+    ok = isinstance(eps, (int, float)) and not isinstance(eps, bool)
+    if not (ok and math.isfinite(eps) and eps > 0):
         raise LtrError(f"pearson_eps must be a finite number > 0, not {eps!r}")
     return float(eps)
 
@@ -157,7 +159,7 @@ def pearson_loss(
     """sum over queries of n_q (1 - r_q), r_q the smoothed Pearson correlation of the query."""
     codes, counts = query_codes(query_ids)
     z = standardised_labels(labels, codes, counts)
-    _, _, r = _query_terms(scores, z, codes, counts, _check_eps(eps))
+    _, _, r = _query_terms(scores, z, codes, counts, check_eps(eps))
     return float(np.sum(counts * (1.0 - r)))
 
 
@@ -167,7 +169,7 @@ def pearson_gradients(
     """(gradient, Hessian bound) of `pearson_loss` per item, as the back-ends want them."""
     codes, counts = query_codes(query_ids)
     z = standardised_labels(labels, codes, counts)
-    return _gradients(scores, z, codes, counts, _check_eps(eps))
+    return _gradients(scores, z, codes, counts, check_eps(eps))
 
 
 def _gradients(
@@ -199,7 +201,7 @@ class PearsonObjective:
         self.codes, self.counts = query_codes(query_ids)
         if len(self.codes) != len(self.labels):
             raise ValueError("labels and query_ids must have the same length")
-        self.eps = _check_eps(eps)
+        self.eps = check_eps(eps)
         self.z = standardised_labels(self.labels, self.codes, self.counts)
 
     def gradients(self, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

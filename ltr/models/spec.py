@@ -99,12 +99,18 @@ class ModelSpec:
             )
         if self.learner in LEARNERS:
             check_param_names(self.learner, self.params, LEARNERS[self.learner])
+            LEARNERS[self.learner].check_params(self.params)
         if self.families is not None:
             if not isinstance(self.families, tuple) or not all(
                 isinstance(f, str) for f in self.families
             ):
                 raise LtrError(
                     f"families must be a list of family names, not {quoted(self.families)}"
+                )
+            if not self.families:
+                raise LtrError(
+                    "families must name at least one family (leave the field out, or null, "
+                    "for every family)"
                 )
             check_families(self.families)
         if not _is_int(self.n_grades) or not 2 <= self.n_grades <= MAX_GRADES:
