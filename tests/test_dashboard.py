@@ -36,7 +36,7 @@ def test_dashboard_serves_the_studies_on_loopback(tmp_path: Path, host: str | No
     """Bound to 127.0.0.1 unless --host says otherwise (here another loopback address)."""
     pytest.importorskip("optuna_dashboard")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    write_synthetic(tmp_path / "synth", n_users=60, seed=1)
+    write_synthetic(tmp_path / "synth", n_users=150, seed=1)
     db = f"sqlite:///{tmp_path / 'studies.db'}"
     data = load_tuning_data(tmp_path / "synth")
     tune(data, "dash", storage=db, space="ridge", protocol=CVProtocol(3, 1, 0), n_trials=2)
