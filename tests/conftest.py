@@ -10,6 +10,24 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
+#: (learner, params, the one line the back-end's refusal becomes): shared by the library tests
+#: (tests/test_models.py) and the CLI ones (tests/test_model_cli.py).
+BACKEND_REFUSALS = [
+    (
+        "xgb-regression",
+        {"max_depth": -1},
+        "xgb-regression: XGBoost refused parameter 'max_depth' = -1: value -1 for Parameter "
+        "max_depth should be greater equal to 0",
+    ),
+    (
+        "lgbm-regression",
+        {"num_leaves": 1},
+        "lgbm-regression: LightGBM refused parameter 'num_leaves' = 1: Check failed: "
+        "(num_leaves) > (1)",
+    ),
+]
+
+
 def shared_data_root() -> Path:
     """`../shared/data` next to the project, or `$LTR_SHARED_DATA`."""
     return Path(os.environ.get("LTR_SHARED_DATA", ROOT.parent / "shared" / "data"))

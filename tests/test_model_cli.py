@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import BACKEND_REFUSALS
 from typer.testing import CliRunner
 
 from ltr.cli.main import app
@@ -290,18 +291,7 @@ def test_bad_params_files_are_refused(data: Path, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("model", "params", "message"),
     [
-        (
-            "xgb-regression",
-            {"max_depth": -1},
-            "xgb-regression: XGBoost refused parameter 'max_depth' = -1: value -1 for Parameter "
-            "max_depth should be greater equal to 0",
-        ),
-        (
-            "lgbm-regression",
-            {"num_leaves": 1},
-            "lgbm-regression: LightGBM refused parameter 'num_leaves' = 1: Check failed: "
-            "(num_leaves) > (1)",
-        ),
+        *BACKEND_REFUSALS,
         ("ridge", {"alpha": "x"}, "ridge: alpha must be 'auto' or a number > 0, not 'x'"),
         ("lgbm-regression", {"n_estimators": -5}, "n_estimators must be an integer >= 1"),
         ("xgb-regression", {"objective": "nosuch"}, "parameter 'objective' cannot be set"),

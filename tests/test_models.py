@@ -15,6 +15,7 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import BACKEND_REFUSALS
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import norm
@@ -788,18 +789,7 @@ def test_every_boosting_learner_refuses_an_objective_and_names_the_alternatives(
 @pytest.mark.parametrize(
     ("learner", "params", "message"),
     [
-        (
-            "xgb-regression",
-            {"max_depth": -1},
-            "xgb-regression: XGBoost refused parameter 'max_depth' = -1: value -1 for Parameter "
-            "max_depth should be greater equal to 0",
-        ),
-        (
-            "lgbm-regression",
-            {"num_leaves": 1},
-            "lgbm-regression: LightGBM refused parameter 'num_leaves' = 1: Check failed: "
-            "(num_leaves) > (1)",
-        ),
+        *BACKEND_REFUSALS,
         (
             "lgbm-pearson",
             {"num_leaves": "abc"},
