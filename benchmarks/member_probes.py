@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -108,85 +109,76 @@ def scaled(X: np.ndarray, blocks: np.ndarray, probe: Probe) -> np.ndarray:
 
 
 def _ridge_per_situation(
-    probe: Probe, weights: Callable[[pd.DataFrame, str, float | None], np.ndarray], grid: list
+    probe: Probe, design: Callable[[str, Any], np.ndarray], grid: Sequence[Any]
 ) -> Scores:
-    """Block-scaled ridge per situation, columns multiplied by `weights(columns, situation, g)`,
-    g and the penalty chosen per situation by leave-one-out."""
+    """Ridge per situation on `design(situation, g)` (every user's scaled columns), g and the
+    penalty chosen per situation by leave-one-out."""
     from sklearn.linear_model import RidgeCV
 
-    view, X, blocks = ridge_design(probe)
-    Z = scaled(X, blocks, probe)
     held = np.zeros((len(probe.held), len(SITUATIONS)))
     fitted = np.zeros((len(probe.train), len(SITUATIONS)))
     for j, situation in enumerate(SITUATIONS):
         best = None
         for g in grid:
-            Zw = Z * weights(view.columns, situation, g)
-            model = RidgeCV(alphas=RidgeLearner.ALPHAS).fit(
-                Zw[probe.train], probe.y[probe.train, j]
-            )
-            if best is None or model.best_score_ > best[0]:
-                best = (model.best_score_, model, Zw)
-        _, model, Zw = best
-        held[:, j], fitted[:, j] = model.predict(Zw[probe.held]), model.predict(Zw[probe.train])
-    return held, fitted
-
-
-def concept_penalty(probe: Probe) -> Scores:
-    """Ridge whose concept columns are scaled by 1/4 .. 4 against the aggregate columns (a
-    second penalty for the concept blocks)."""
-
-    def weights(columns: pd.DataFrame, situation: str, g: float | None) -> np.ndarray:
-        w = np.ones(len(columns))
-        w[columns["concept"].notna().to_numpy()] = g
-        return w
-
-    return _ridge_per_situation(probe, weights, [0.25, 0.5, 1.0, 2.0, 4.0])
-
-
-def rating_penalty(probe: Probe) -> Scores:
-    """Ridge whose concept columns are weighted by |crowd rating| + tau: a prior that rated
-    concepts matter more (tau = None: no weighting, among the choices)."""
-    ratings = probe.dataset.ratings
-
-    def weights(columns: pd.DataFrame, situation: str, tau: float | None) -> np.ndarray:
-        w = np.ones(len(columns))
-        if tau is None:
-            return w
-        is_concept = columns["concept"].notna().to_numpy()
-        concepts = columns["concept"][is_concept].astype(str)
-        size = ratings[situation].reindex(concepts).fillna(0.0).abs().to_numpy() + tau
-        w[is_concept] = size / size.mean()
-        return w
-
-    return _ridge_per_situation(probe, weights, [None, 0.05, 0.2, 0.5, 1.0])
-
-
-def shrunk_frequencies(probe: Probe) -> Scores:
-    """Ridge whose concept frequencies are shrunk toward the population's, (k + m p0) / (n + m)
-    for k of a profile's n images (small profiles' shares are noisy); m = 0 .. 20 by
-    leave-one-out per situation."""
-    from sklearn.linear_model import RidgeCV
-
-    view, X, blocks = ridge_design(probe)
-    is_freq = (view.columns["family"] == "freq").to_numpy()
-    images = X[:, view.names.get_loc("n_images")][:, None]
-    counts = X[:, is_freq] * images
-    prior = counts[probe.train].sum(0) / images[probe.train].sum()
-    held = np.zeros((len(probe.held), len(SITUATIONS)))
-    fitted = np.zeros((len(probe.train), len(SITUATIONS)))
-    for j in range(len(SITUATIONS)):
-        best = None
-        for m in (0, 2, 5, 10, 20):
-            shrunk = X.copy()
-            shrunk[:, is_freq] = (counts + m * prior) / (images + m)
-            Z = scaled(shrunk, blocks, probe)
+            Z = design(situation, g)
             model = RidgeCV(alphas=RidgeLearner.ALPHAS).fit(Z[probe.train], probe.y[probe.train, j])
             if best is None or model.best_score_ > best[0]:
                 best = (model.best_score_, model, Z)
         _, model, Z = best
         held[:, j], fitted[:, j] = model.predict(Z[probe.held]), model.predict(Z[probe.train])
     return held, fitted
+
+
+def concept_penalty(probe: Probe) -> Scores:
+    """Ridge whose concept columns are scaled by 1/4 .. 4 against the aggregate columns (a
+    second penalty for the concept blocks)."""
+    view, X, blocks = ridge_design(probe)
+    Z = scaled(X, blocks, probe)
+    is_concept = view.columns["concept"].notna().to_numpy()
+
+    def design(situation: str, g: float) -> np.ndarray:
+        w = np.ones(len(is_concept))
+        w[is_concept] = g
+        return Z * w
+
+    return _ridge_per_situation(probe, design, [0.25, 0.5, 1.0, 2.0, 4.0])
+
+
+def rating_penalty(probe: Probe) -> Scores:
+    """Ridge whose concept columns are weighted by |crowd rating| + tau: a prior that rated
+    concepts matter more (tau = None: no weighting, among the choices)."""
+    view, X, blocks = ridge_design(probe)
+    Z = scaled(X, blocks, probe)
+    is_concept = view.columns["concept"].notna().to_numpy()
+    concepts = view.columns["concept"][is_concept].astype(str)
+
+    def design(situation: str, tau: float | None) -> np.ndarray:
+        w = np.ones(len(is_concept))
+        if tau is not None:
+            rating = probe.dataset.ratings[situation].reindex(concepts).fillna(0.0)
+            size = rating.abs().to_numpy() + tau
+            w[is_concept] = size / size.mean()
+        return Z * w
+
+    return _ridge_per_situation(probe, design, [None, 0.05, 0.2, 0.5, 1.0])
+
+
+def shrunk_frequencies(probe: Probe) -> Scores:
+    """Ridge whose concept frequencies are shrunk toward the population's, (k + m p0) / (n + m)
+    for k of a profile's n images (small profiles' shares are noisy); m = 0 .. 20 by
+    leave-one-out per situation."""
+    view, X, blocks = ridge_design(probe)
+    is_freq = (view.columns["family"] == "freq").to_numpy()
+    images = X[:, view.names.get_loc("n_images")][:, None]
+    counts = X[:, is_freq] * images
+    prior = counts[probe.train].sum(0) / images[probe.train].sum()
+
+    def design(situation: str, m: float) -> np.ndarray:
+        shrunk = X.copy()
+        shrunk[:, is_freq] = (counts + m * prior) / (images + m)
+        return scaled(shrunk, blocks, probe)
+
+    return _ridge_per_situation(probe, design, [0, 2, 5, 10, 20])
 
 
 def spline_ridge(probe: Probe) -> Scores:
